@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) defender.endpoint maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run ansible-test offline for this collection.
@@ -322,12 +321,19 @@ def prepare_home(home: str, pip_versions: t.List[str]) -> t.List[str]:
     return shims
 
 
-def copy_results(tree: str) -> None:
-    """Copy the scratch tree's tests/output (junit, coverage, bot files...) back into the repository."""
-    src_root = os.path.join(tree, 'tests', 'output')
+def copy_results(src_root: str, dst_root: str, mirror: bool = False) -> None:
+    """Copy tests/output results (junit, coverage, bot files...) from src_root to dst_root, skipping .tmp.
+
+    With mirror, the results already in dst_root are removed first, so that the scratch tree
+    starts from the repository's tests/output (as an in-place ansible-test run would) and clearing it
+    in the repository also clears stale results of earlier runs.
+    """
+    if mirror and os.path.isdir(dst_root):
+        for name in os.listdir(dst_root):
+            if name not in OUTPUT_SKIP:
+                remove_path(os.path.join(dst_root, name))
     if not os.path.isdir(src_root):
         return
-    dst_root = os.path.join(REPO_ROOT, 'tests', 'output')
     for name in os.listdir(src_root):
         if name in OUTPUT_SKIP:
             continue
@@ -387,6 +393,8 @@ def main(argv: t.List[str]) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one run per scratch tree at a time
         started = time.monotonic()
         copied = sync_tree(tree)
+        repo_output, tree_output = os.path.join(REPO_ROOT, 'tests', 'output'), os.path.join(tree, 'tests', 'output')
+        copy_results(repo_output, tree_output, mirror=True)
         pip_versions = pinned_pip_versions(info['ansible_test_dir'])
         if not pip_versions:
             log('WARNING: found no pinned pip version in ansible-test; pip bootstrapping may try to download get-pip')
@@ -411,7 +419,7 @@ def main(argv: t.List[str]) -> int:
             returncode = subprocess.run(cmd, cwd=tree, env=env, check=False).returncode
         except KeyboardInterrupt:
             returncode = 130
-        copy_results(tree)
+        copy_results(tree_output, repo_output)
         log(f'ansible-test exited with {returncode} after {time.monotonic() - started:.0f}s; results copied to '
             f'{os.path.join(REPO_ROOT, "tests", "output")}')
     return returncode
