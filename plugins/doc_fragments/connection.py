@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    DOCUMENTATION = r'''
+options:
+  tenant_id:
+    description:
+      - The Entra ID directory (tenant) ID, or a verified domain of the tenant.
+      - Falls back to E(MDE_TENANT_ID), then E(AZURE_TENANT_ID).
+      - Needed with O(client_secret) and O(client_certificate_path).
+    type: str
+  client_id:
+    description:
+      - The application (client) ID of the app registration that holds the WindowsDefenderATP application permissions.
+      - Falls back to E(MDE_CLIENT_ID), then E(AZURE_CLIENT_ID).
+    type: str
+  client_secret:
+    description:
+      - A client secret of the app registration (its value, not its ID).
+      - Falls back to E(MDE_CLIENT_SECRET), then E(AZURE_CLIENT_SECRET).
+      - Used when neither O(access_token) nor O(client_certificate_path) is set.
+    type: str
+  client_certificate_path:
+    description:
+      - Path to a PEM file holding the certificate and its private key, or to a PKCS#12 (PFX) file, uploaded to the app registration.
+      - Falls back to E(MDE_CLIENT_CERTIFICATE_PATH), then E(AZURE_CLIENT_CERTIFICATE_PATH).
+      - Takes precedence over O(client_secret). The file is read and checked before any request is sent.
+    type: path
+  client_certificate_password:
+    description:
+      - Password of the private key in O(client_certificate_path), if it is encrypted.
+      - Falls back to E(MDE_CLIENT_CERTIFICATE_PASSWORD), then E(AZURE_CLIENT_CERTIFICATE_PASSWORD).
+    type: str
+  access_token:
+    description:
+      - A ready bearer token for the API. Entra ID is not contacted and nothing is cached.
+      - Falls back to E(MDE_ACCESS_TOKEN). Takes precedence over the other credentials.
+      - A token the API refuses (HTTP 401) cannot be renewed by the module; the task fails and says so.
+    type: str
+  cloud:
+    description:
+      - The Microsoft cloud, which picks the API host, the login host and the token scope.
+      - V(commercial) uses C(https://api.securitycenter.microsoft.com) and C(https://login.microsoftonline.com).
+      - V(gcc) uses C(https://api-gcc.securitycenter.microsoft.us) and C(https://login.microsoftonline.com).
+      - V(gcc_high) and V(dod) use C(https://api-gov.securitycenter.microsoft.us) and C(https://login.microsoftonline.us).
+      - Falls back to E(MDE_CLOUD).
+    type: str
+    choices: [commercial, dod, gcc, gcc_high]
+    default: commercial
+  api_url:
+    description:
+      - Overrides the API host of O(cloud), for example a regional host such as C(https://eu.api.security.microsoft.com),
+        or the emulator.
+      - Must be an C(https://) URL. Falls back to E(MDE_API_URL).
+      - Does not change the token scope; see O(scope).
+    type: str
+  authority_host:
+    description:
+      - Overrides the login host of O(cloud); the authority is C({authority_host}/{tenant_id}).
+      - Must be an C(https://) URL. Falls back to E(MDE_AUTHORITY_HOST), then E(AZURE_AUTHORITY_HOST).
+    type: str
+  scope:
+    description:
+      - The token scope. Defaults to the one of O(cloud), for example C(https://api.securitycenter.microsoft.com/.default),
+        never derived from O(api_url).
+      - Falls back to E(MDE_SCOPE).
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the TLS certificates of the API and login hosts.
+      - Setting it to V(false) is insecure and makes the module warn; prefer O(ca_path) for a private CA.
+      - Falls back to E(MDE_VALIDATE_CERTS).
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A CA bundle (PEM) used to verify both the login and the API hosts, for example a TLS-inspecting proxy's CA or the emulator's.
+      - Falls back to E(MDE_CA_PATH). Without it, the system's (or E(REQUESTS_CA_BUNDLE)'s) trust store is used.
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for each HTTP request (connect and each read).
+    type: float
+    default: 30
+  max_retries:
+    description:
+      - How many times a throttled (HTTP 429), failed (HTTP 500, 502, 503, 504) or broken call is retried, when retrying is safe.
+      - A call that launches an action is never sent again after it may have reached the service.
+      - Falls back to E(MDE_MAX_RETRIES).
+    type: int
+    default: 5
+  max_wait:
+    description:
+      - The longest single wait, in seconds, for a retry, a C(Retry-After) answer or the shared rate budget.
+      - When the service or the budget asks for a longer wait, the task fails at once and names this option rather than hang.
+      - Falls back to E(MDE_MAX_WAIT).
+    type: float
+    default: 60
+  rate_limit_per_minute:
+    description:
+      - Calls per minute the module lets all processes of this user on this host make to one API, per app and API host.
+      - APIs with lower documented limits keep them (get package URI 2 a minute, live response 10 a minute).
+      - Falls back to E(MDE_RATE_LIMIT_PER_MINUTE).
+    type: int
+    default: 100
+  rate_limit_per_hour:
+    description:
+      - Calls per hour, as O(rate_limit_per_minute). Falls back to E(MDE_RATE_LIMIT_PER_HOUR).
+    type: int
+    default: 1500
+  time_scale:
+    description:
+      - Divides the minute and hour windows of the rate budget, to match the emulator when it runs with a time scale.
+      - Leave it at V(1) against the real service. Falls back to E(MDE_TIME_SCALE).
+    type: float
+    default: 1
+  poll_interval:
+    description:
+      - Seconds between look-ups while a task waits for an action to become final.
+      - Falls back to E(MDE_POLL_INTERVAL).
+    type: float
+    default: 10
+notes:
+  - Each connection option is resolved on its own, from the task option, then its environment variables, then its default.
+    Then the first present of O(access_token), O(client_certificate_path) and O(client_secret) is used.
+  - Set connection options once per play with C(module_defaults) and the action group C(group/defender.endpoint.mde).
+  - The modules talk to the API from where they run; run them on the controller (C(delegate_to: localhost) or C(connection: local)).
+    Environment variables, the token cache and the rate budget are those of the user and host that run the module.
+  - Tokens are cached until shortly before they expire in a folder of the user's cache directory
+    (E(XDG_CACHE_HOME) or C(~/.cache), then C(defender.endpoint/tokens)), owner-only (0600 files in a 0700 folder); the module refuses
+    a cache folder that other users can write to. With a fresh cached token no login host is contacted.
+  - The rate budget (C(defender.endpoint/ratelimit) in the same cache directory) is shared by every fork and task of the user on the
+    host, so parallel tasks wait for budget instead of being throttled, and an HTTP 429 seen by one pauses the others.
+  - Every wait is bounded by O(timeout), O(max_retries) and O(max_wait) (and C(wait_timeout) where a module waits for an action).
+requirements:
+  - requests
+  - msal (only to fetch tokens with O(client_secret) or O(client_certificate_path))
+  - cryptography (only with O(client_certificate_path))
+'''

@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# FOR INTERNAL COLLECTION USE ONLY
+# The interfaces in this file are meant for use within the defender.endpoint collection
+# and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
+
+"""Connection options shared by every module: the argument spec and the one place that reads
+credentials and settings (option, then environment variable, then default)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import config_error
+from ansible_collections.defender.endpoint.plugins.module_utils._clouds import CLOUDS
+
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # pragma: no cover
+    from urlparse import urlsplit  # type: ignore
+
+
+def _env(*names):
+    return {'fallback': (env_fallback, list(names))}
+
+
+CONNECTION_ARGSPEC = dict(
+    tenant_id=dict(type='str', **_env('MDE_TENANT_ID', 'AZURE_TENANT_ID')),
+    client_id=dict(type='str', **_env('MDE_CLIENT_ID', 'AZURE_CLIENT_ID')),
+    client_secret=dict(type='str', no_log=True, **_env('MDE_CLIENT_SECRET', 'AZURE_CLIENT_SECRET')),
+    client_certificate_path=dict(type='path', **_env('MDE_CLIENT_CERTIFICATE_PATH', 'AZURE_CLIENT_CERTIFICATE_PATH')),
+    client_certificate_password=dict(type='str', no_log=True, **_env('MDE_CLIENT_CERTIFICATE_PASSWORD', 'AZURE_CLIENT_CERTIFICATE_PASSWORD')),
+    access_token=dict(type='str', no_log=True, **_env('MDE_ACCESS_TOKEN')),
+    cloud=dict(type='str', default='commercial', choices=sorted(CLOUDS), **_env('MDE_CLOUD')),
+    api_url=dict(type='str', **_env('MDE_API_URL')),
+    authority_host=dict(type='str', **_env('MDE_AUTHORITY_HOST', 'AZURE_AUTHORITY_HOST')),
+    scope=dict(type='str', **_env('MDE_SCOPE')),
+    validate_certs=dict(type='bool', default=True, **_env('MDE_VALIDATE_CERTS')),
+    ca_path=dict(type='path', **_env('MDE_CA_PATH')),
+    timeout=dict(type='float', default=30.0),
+    max_retries=dict(type='int', default=5, **_env('MDE_MAX_RETRIES')),
+    max_wait=dict(type='float', default=60.0, **_env('MDE_MAX_WAIT')),
+    rate_limit_per_minute=dict(type='int', default=100, **_env('MDE_RATE_LIMIT_PER_MINUTE')),
+    rate_limit_per_hour=dict(type='int', default=1500, **_env('MDE_RATE_LIMIT_PER_HOUR')),
+    time_scale=dict(type='float', default=1.0, **_env('MDE_TIME_SCALE')),
+    poll_interval=dict(type='float', default=10.0, **_env('MDE_POLL_INTERVAL')),
+)
+
+_HOST_LABEL = re.compile(r'^[A-Za-z0-9._\-]+$')
+_LOOPBACK = ('127.0.0.1', 'localhost', '::1')
+
+
+def _https_url(name, env, value):
+    """Check and normalise an https URL option (no path beyond what the service needs)."""
+    value = value.strip().rstrip('/')
+    parts = urlsplit(value)
+    if parts.scheme != 'https' or not parts.hostname:
+        raise config_error('%s (%s) must be an https:// URL such as https://api.security.microsoft.com, not "%s". The '
+                           'collection only talks TLS, the emulator included.' % (name, env, value))
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise config_error('%s (%s) must be a plain https://host[:port] URL without query, fragment or user info.' % (name, env))
+    try:
+        parts.port  # pylint: disable=pointless-statement
+    except ValueError:
+        raise config_error('%s (%s) has an invalid port: "%s".' % (name, env, value))
+    return value
+
+
+class Settings:
+    """Validated connection settings. Built before any request; raises MdeError(kind='config')."""
+
+    def __init__(self, params, load_certificate, secret_fingerprint):
+        p = params
+        self.cloud = p['cloud']
+        defaults = CLOUDS[self.cloud]
+        self.timeout = p['timeout']
+        self.max_retries = p['max_retries']
+        self.max_wait = p['max_wait']
+        self.rate_limit_per_minute = p['rate_limit_per_minute']
+        self.rate_limit_per_hour = p['rate_limit_per_hour']
+        self.time_scale = p['time_scale']
+        self.poll_interval = p['poll_interval']
+        for name, value, low in (('timeout', self.timeout, 0), ('max_wait', self.max_wait, 0), ('time_scale', self.time_scale, 0),
+                                 ('poll_interval', self.poll_interval, 0), ('rate_limit_per_minute', self.rate_limit_per_minute, 0),
+                                 ('rate_limit_per_hour', self.rate_limit_per_hour, 0)):
+            if value is None or value <= low:
+                raise config_error('%s must be greater than %s, got %s.' % (name, low, value))
+        if self.max_retries is None or self.max_retries < 0:
+            raise config_error('max_retries must be 0 or more, got %s.' % self.max_retries)
+
+        api_url = p['api_url'] or defaults['api_url']
+        self.api_url = _https_url('api_url', 'MDE_API_URL', api_url)
+        if self.api_url.lower().endswith('/api'):
+            self.api_url = self.api_url[:-4]
+        self.authority_host = _https_url('authority_host', 'MDE_AUTHORITY_HOST', p['authority_host'] or defaults['authority_host'])
+        self.scope = (p['scope'] or defaults['scope']).strip()
+        if not self.scope:
+            raise config_error('scope must not be empty.')
+
+        self.verify = True
+        if p['ca_path']:
+            self.verify = p['ca_path']
+        self.validate_certs = p['validate_certs']
+        if not self.validate_certs:
+            self.verify = False
+
+        self.tenant_id = (p['tenant_id'] or '').strip() or None
+        self.client_id = (p['client_id'] or '').strip() or None
+        self.access_token = p['access_token'] or None
+        self.credential = None
+        self.credential_kind = None
+        self.credential_fingerprint = None
+        if self.tenant_id is not None and not _HOST_LABEL.match(self.tenant_id):
+            raise config_error('tenant_id must be the directory (tenant) ID, a GUID, or a verified domain name; got "%s".' % self.tenant_id)
+
+        if self.access_token:
+            self.credential_kind = 'access_token'
+            if self.access_token.lower().startswith('bearer '):
+                self.access_token = self.access_token[7:].strip()
+            return
+        if p['client_certificate_path']:
+            self.credential_kind = 'certificate'
+        elif p['client_secret']:
+            self.credential_kind = 'secret'
+        missing = []
+        if self.credential_kind is None:
+            raise config_error(
+                'No credentials: set access_token (MDE_ACCESS_TOKEN), or tenant_id (MDE_TENANT_ID or AZURE_TENANT_ID), '
+                'client_id (MDE_CLIENT_ID or AZURE_CLIENT_ID) and one of client_secret (MDE_CLIENT_SECRET or AZURE_CLIENT_SECRET) '
+                'or client_certificate_path (MDE_CLIENT_CERTIFICATE_PATH or AZURE_CLIENT_CERTIFICATE_PATH).')
+        if not self.tenant_id:
+            missing.append('tenant_id (MDE_TENANT_ID or AZURE_TENANT_ID)')
+        if not self.client_id:
+            missing.append('client_id (MDE_CLIENT_ID or AZURE_CLIENT_ID)')
+        if missing:
+            raise config_error('Missing %s: needed with %s.' % (' and '.join(missing), 'client_certificate_path' if self.credential_kind == 'certificate'
+                                                                 else 'client_secret'))
+        if self.credential_kind == 'certificate':
+            self.credential, self.credential_fingerprint = load_certificate(p['client_certificate_path'], p['client_certificate_password'])
+        else:
+            self.credential = p['client_secret']
+            self.credential_fingerprint = secret_fingerprint(p['client_secret'])
+
+    @property
+    def authority(self):
+        return '%s/%s' % (self.authority_host, self.tenant_id)

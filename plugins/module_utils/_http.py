@@ -1,0 +1,310 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# FOR INTERNAL COLLECTION USE ONLY
+# The interfaces in this file are meant for use within the defender.endpoint collection
+# and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
+
+"""The one HTTP path of the collection: every API call goes through ``MdeClient.request``.
+
+It spends from the shared rate budget, adds the bearer token (refreshing it once on a 401),
+retries throttled, failed and broken calls through ``_retry.retry_loop`` (only where
+repeating is safe), follows ``@odata.nextLink`` paging and turns the API's error envelope
+into an MdeError.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import base64
+import json
+import re
+import time
+import traceback
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import RetryableError, parse_retry_after, retry_loop
+from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
+
+try:
+    from urllib.parse import quote, urlsplit
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    from urllib import quote  # type: ignore
+    from urlparse import urlsplit  # type: ignore
+
+try:
+    import requests
+    import urllib3.exceptions
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+    _Session = requests.Session
+except ImportError:
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+    _Session = object
+
+COLLECTION_VERSION = '1.0.0'
+USER_AGENT = 'defender.endpoint/%s (Ansible collection)' % COLLECTION_VERSION
+RETRY_STATUSES = (500, 502, 503, 504)
+PAGE_SIZE = 10000  # the documented maximum $top
+MAX_PAGES = 1000
+
+
+class MdeSession(_Session):
+    """A requests session that applies ``verify`` and ``timeout`` to every request.
+
+    requests lets REQUESTS_CA_BUNDLE win over ``Session.verify``; passing ``verify`` on each
+    request is the only way to make ``ca_path`` / ``validate_certs`` hold. msal gets this
+    session as its ``http_client``, so login and API calls share the same TLS settings.
+    """
+
+    def __init__(self, verify, timeout):
+        super(MdeSession, self).__init__()
+        self._verify = verify
+        self._timeout = timeout
+        self.last_response = None
+        self.headers['User-Agent'] = USER_AGENT
+
+    def request(self, method, url, *args, **kwargs):  # pylint: disable=arguments-differ
+        kwargs['verify'] = self._verify
+        if kwargs.get('timeout') is None:
+            kwargs['timeout'] = self._timeout
+        response = super(MdeSession, self).request(method, url, *args, **kwargs)
+        self.last_response = response
+        return response
+
+    def retry_after(self):
+        if self.last_response is None:
+            return None
+        return parse_retry_after(self.last_response.headers.get('Retry-After'), time.time())
+
+
+def _peer(url):
+    parts = urlsplit(url)
+    return '%s://%s' % (parts.scheme, parts.netloc)
+
+
+def _not_sent(exc):
+    """True when the request never left: refused, unresolvable or timed out while connecting."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, 'reason', inner)
+    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+
+
+def transport_error(exc, peer, settings, retry_safe=True):
+    """Map a requests exception to an MdeError (final) or a RetryableError; None for other exceptions."""
+    if not HAS_REQUESTS or not isinstance(exc, requests.exceptions.RequestException):
+        return None
+    if isinstance(exc, requests.exceptions.SSLError):
+        return MdeError('TLS verification of %s failed (%s). If it uses a private CA, set ca_path (MDE_CA_PATH) to that CA '
+                        'bundle; validate_certs=false turns verification off and is not recommended.' % (peer, _reason(exc)),
+                        kind='transport')
+    if _not_sent(exc):
+        return RetryableError(MdeError('Could not connect to %s: %s. Check the host, the network path (proxy, firewall) '
+                                       'and that the service is up.' % (peer, _reason(exc)), kind='transport'))
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        err = MdeError('%s sent no answer within timeout=%s s.' % (peer, settings.timeout), kind='transport', maybe_sent=True)
+    else:
+        err = MdeError('The connection to %s broke before an answer arrived: %s.' % (peer, _reason(exc)), kind='transport', maybe_sent=True)
+    return RetryableError(err) if retry_safe else err
+
+
+def _reason(exc):
+    inner = exc.args[0] if exc.args else exc
+    reason = getattr(inner, 'reason', None) or inner
+    text = str(reason)
+    # urllib3 reprs carry object addresses; keep the readable tail.
+    text = re.sub(r'<[^>]*object at 0x[0-9a-f]+>:?\s*', '', text)
+    return text.strip() or type(exc).__name__
+
+
+def encode_query(params):
+    """OData query string with literal ``$`` option names and quoted values."""
+    parts = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        parts.append('%s=%s' % (key, quote(str(value), safe="',()/:$@")))
+    return '&'.join(parts)
+
+
+def _snippet(text, limit=200):
+    text = re.sub(r'<script.*?</script>|<style.*?</style>', ' ', text or '', flags=re.S | re.I)
+    text = re.sub(r'<[^>]+>', ' ', text)
+    text = re.sub(r'\s+', ' ', text).strip()
+    return text[:limit] + ('...' if len(text) > limit else '')
+
+
+def api_error(method, path, response, hint=None):
+    """The MDE error envelope {"error": {"code", "message", "target"}} as an MdeError."""
+    status = response.status_code
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get('error') if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        code = error.get('code')
+        message = error.get('message')
+        target = error.get('target')
+        msg = 'MDE API %s %s failed with HTTP %d %s: %s' % (method, path, status, code or '', message or '(no message)')
+    else:
+        code = message = target = None
+        content_type = response.headers.get('Content-Type', 'no content type')
+        msg = 'MDE API %s %s failed with HTTP %d and an answer that is not the API\'s JSON (%s): "%s". A proxy or gateway ' \
+              'may stand in the way; check api_url and the network path.' % (method, path, status, content_type, _snippet(response.text))
+    if status == 403:
+        msg += ('. The app registration lacks a permission this call needs: add the WindowsDefenderATP application permission '
+                'named above and grant admin consent (Entra ID > App registrations > API permissions); the token picks it up '
+                'once it is renewed.')
+    if hint:
+        msg += '. ' + hint
+    if target:
+        msg += ' (correlation id %s)' % target
+    return MdeError(msg, kind='api', status=status, error_code=code, error_message=message,
+                    correlation_id=target if isinstance(target, str) else None, maybe_sent=status >= 500)
+
+
+def _token_identity(token):
+    """(tenant, app) from a JWT's claims without verifying it: only to key the rate budget."""
+    try:
+        payload = token.split('.')[1]
+        payload += '=' * (-len(payload) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode('ascii')).decode('utf-8'))
+        return claims.get('tid'), claims.get('appid') or claims.get('azp')
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return None, None
+
+
+class MdeClient:
+
+    def __init__(self, settings, session, tokens, sleep=time.sleep, budget_folder=None, clock=time.time):
+        self.settings = settings
+        self.session = session
+        self.tokens = tokens
+        self.sleep = sleep
+        self.clock = clock
+        self.budget_folder = budget_folder
+        self.budgets = {}
+        self.calls = 0
+
+    def _budget(self, api):
+        if api not in self.budgets:
+            s = self.settings
+            tenant, client = s.tenant_id, s.client_id
+            if s.access_token and not (tenant and client):
+                tenant, client = _token_identity(s.access_token)
+            per_minute, per_hour = _ratelimit.limits_for(api, s.rate_limit_per_minute, s.rate_limit_per_hour)
+            self.budgets[api] = _ratelimit.RateBudget(
+                _ratelimit.budget_key(s.api_url, tenant, client, api), api, per_minute, per_hour, s.max_wait,
+                time_scale=s.time_scale, folder=self.budget_folder, clock=self.clock, sleep=self.sleep)
+        return self.budgets[api]
+
+    def _send(self, method, url, api, token, body):
+        self._budget(api).acquire()
+        headers = {'Authorization': 'Bearer %s' % token, 'Accept': 'application/json'}
+        kwargs = {'headers': headers}
+        if body is not None:
+            kwargs['data'] = json.dumps(body)
+            headers['Content-Type'] = 'application/json'
+        self.calls += 1
+        return self.session.request(method, url, **kwargs)
+
+    def request(self, method, path, api, body=None, params=None, url=None, retry_safe=None, not_found_hint=None):
+        """Send one API call; returns (status, parsed JSON or None).
+
+        ``retry_safe`` (default: GET only) says whether a failed or broken call may be sent
+        again. A 429 is always retried (the API refused it unprocessed); connection errors
+        before sending are always retried; 5xx, timeouts and broken connections after
+        sending only when ``retry_safe``. Otherwise the MdeError carries ``maybe_sent``.
+        """
+        if retry_safe is None:
+            retry_safe = method == 'GET'
+        if url is None:
+            url = self.settings.api_url + path
+            if params:
+                url += '?' + encode_query(params)
+        peer = 'the MDE API at %s' % _peer(url)
+
+        def attempt(dummy_retry):
+            token = self.tokens.get()
+            try:
+                response = self._send(method, url, api, token, body)
+                if response.status_code == 401 and self.tokens.can_refresh:
+                    token = self.tokens.refresh(token)
+                    response = self._send(method, url, api, token, body)
+            except Exception as exc:  # pylint: disable=broad-except
+                err = transport_error(exc, peer, self.settings, retry_safe)
+                if err is None:
+                    raise
+                raise err
+            return self._handle(method, path or urlsplit(url).path, response, retry_safe, not_found_hint)
+
+        def on_wait(delay, err):
+            if err.status == 429:
+                self._budget(api).pause(delay)
+
+        return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep, on_wait)
+
+    def _handle(self, method, path, response, retry_safe, not_found_hint):
+        status = response.status_code
+        if 200 <= status < 300:
+            if not response.content:
+                return status, None
+            try:
+                return status, response.json()
+            except ValueError:
+                raise MdeError('MDE API %s %s answered HTTP %d with a body that is not JSON: "%s". A proxy or gateway may stand '
+                               'in the way; check api_url.' % (method, path, status, _snippet(response.text)),
+                               kind='transport', status=status)
+        if status == 401:
+            err = api_error(method, path, response)
+            if self.tokens.can_refresh:
+                err.msg += ('. The API refused a freshly issued token: the app registration needs WindowsDefenderATP application '
+                            'permissions with admin consent, and scope must match the API (scope=%s).' % self.settings.scope)
+                err.args = (err.msg,)
+                raise err
+            self.tokens.refresh(None)
+        if status == 429:
+            delay = parse_retry_after(response.headers.get('Retry-After'), time.time())
+            raise RetryableError(api_error(method, path, response, 'The API is throttling this app'), delay)
+        err = api_error(method, path, response, not_found_hint if status == 404 else None)
+        if status in RETRY_STATUSES and retry_safe:
+            raise RetryableError(err)
+        raise err
+
+    def get(self, path, api, params=None, not_found_hint=None):
+        return self.request('GET', path, api, params=params, not_found_hint=not_found_hint)[1]
+
+    def list_all(self, path, api, params=None):
+        """Every entity of a list call: follow ``@odata.nextLink``, else step ``$skip`` while pages come back full."""
+        params = dict(params or {})
+        params['$top'] = PAGE_SIZE
+        skip = 0
+        items = []
+        url = None
+        seen = set()
+        for dummy in range(MAX_PAGES):
+            data = self.request('GET', path, api, params=None if url else params, url=url)[1] or {}
+            value = data.get('value') or []
+            items.extend(value)
+            next_link = data.get('@odata.nextLink')
+            if next_link:
+                if _peer(next_link).lower() != _peer(self.settings.api_url).lower():
+                    raise MdeError('The API returned a next-page link to another host (%s); refusing to send the token there.'
+                                   % _peer(next_link), kind='api')
+                if next_link in seen:
+                    raise MdeError('The API returned the same next-page link twice (%s); stopping to avoid a loop.' % next_link, kind='api')
+                seen.add(next_link)
+                url = next_link
+                continue
+            if url is None and len(value) >= params['$top']:
+                skip += len(value)
+                params['$skip'] = skip
+                continue
+            return items
+        raise MdeError('More than %d pages of results; narrow the filters.' % MAX_PAGES, kind='api')

@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# FOR INTERNAL COLLECTION USE ONLY
+# The interfaces in this file are meant for use within the defender.endpoint collection
+# and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
+
+"""Machine actions: the entity's vocabulary, its snake_case return shape, look-ups and the
+idempotent cancel shared by the modules."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+import time
+from datetime import datetime, timedelta
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
+
+ACTION_TYPES = [
+    'CollectInvestigationPackage', 'Isolate', 'LiveResponse', 'Offboard', 'RestrictCodeExecution',
+    'RunAntiVirusScan', 'StopAndQuarantineFile', 'Unisolate', 'UnrestrictCodeExecution',
+]
+STATUSES = ['Pending', 'InProgress', 'Succeeded', 'Failed', 'TimeOut', 'Cancelled']
+NON_FINAL_STATUSES = ['Pending', 'InProgress']
+FINAL_STATUSES = frozenset(['succeeded', 'failed', 'timeout', 'cancelled', 'canceled'])
+CANCELLED_STATUSES = frozenset(['cancelled', 'canceled'])
+
+_GUID = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+_MACHINE_ID = re.compile(r'^[0-9a-fA-F]{32,64}$')
+_ISO = re.compile(r'^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$', re.I)
+
+
+def is_final(status):
+    return (status or '').lower() in FINAL_STATUSES
+
+
+def is_cancelled(status):
+    return (status or '').lower() in CANCELLED_STATUSES
+
+
+def check_action_id(value, option='id'):
+    if not _GUID.match(value or ''):
+        raise config_error('%s must be a machine action ID, a GUID such as 3f1c7e22-9b4d-4a55-8e0f-6d2a91c4b708; got "%s". '
+                           'Find IDs with defender.endpoint.mde_machine_action_info.' % (option, value))
+    return value.lower()
+
+
+def check_machine_id(value, option='machine_id'):
+    if not _MACHINE_ID.match(value or ''):
+        raise config_error('%s must be an MDE device ID (40 hexadecimal characters, as in the device page URL); got "%s".'
+                           % (option, value))
+    return value.lower()
+
+
+def check_comment(value, option='comment'):
+    if value is None or not value.strip():
+        raise config_error('%s must not be empty: MDE records it with the action, so say why (for example the incident number).'
+                           % option)
+    return value
+
+
+def parse_timestamp(value, option):
+    """ISO 8601 date or date-time to the OData literal form YYYY-MM-DDTHH:MM:SSZ (UTC)."""
+    match = _ISO.match((value or '').strip())
+    if not match:
+        raise config_error('%s must be an ISO 8601 date or date-time such as 2025-05-01 or 2025-05-01T08:00:00Z; got "%s".'
+                           % (option, value))
+    year, month, day, hour, minute, second, dummy, zone = match.groups()
+    try:
+        when = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+    except ValueError as exc:
+        raise config_error('%s is not a valid date: %s (%s).' % (option, value, exc))
+    if zone and zone.upper() != 'Z':
+        sign = 1 if zone[0] == '+' else -1
+        digits = zone[1:].replace(':', '')
+        when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return when.strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def odata_string(value):
+    return "'%s'" % value.replace("'", "''")
+
+
+def _any_of(prop, values):
+    terms = ['%s eq %s' % (prop, odata_string(v)) for v in values]
+    return terms[0] if len(terms) == 1 else '(%s)' % ' or '.join(terms)
+
+
+def build_filter(machine_id=None, statuses=None, types=None, requestor=None, created_after=None):
+    """An OData $filter on the documented properties (``or`` chains: ``in`` is not documented)."""
+    terms = []
+    if machine_id:
+        terms.append('machineId eq %s' % odata_string(machine_id))
+    if statuses:
+        terms.append(_any_of('status', statuses))
+    if types:
+        terms.append(_any_of('type', types))
+    if requestor:
+        terms.append('requestor eq %s' % odata_string(requestor))
+    if created_after:
+        terms.append('creationDateTimeUtc ge %s' % created_after)
+    return ' and '.join(terms) or None
+
+
+def to_result(entity):
+    """The return shape of design.md: snake_case keys, values untouched, no @odata keys."""
+    if not isinstance(entity, dict):
+        return entity
+    data = dict((k, v) for k, v in entity.items() if not k.startswith('@odata'))
+    if 'lastUpdateTimeUtc' in data and 'lastUpdateDateTimeUtc' not in data:
+        data['lastUpdateDateTimeUtc'] = data.pop('lastUpdateTimeUtc')
+    return camel_dict_to_snake_dict(data)
+
+
+class MachineActions:
+    """Look-ups and the cancel flow over an ``MdeClient``."""
+
+    def __init__(self, client, sleep=time.sleep, clock=time.monotonic):
+        self.client = client
+        self.sleep = sleep
+        self.clock = clock
+
+    def get(self, action_id):
+        return self.client.get('/api/machineactions/%s' % action_id, 'get_action',
+                               not_found_hint='No machine action has this ID in the tenant; check id')
+
+    def find(self, action_id):
+        """The action, or None when the API answers 404."""
+        try:
+            return self.get(action_id)
+        except MdeError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def list(self, odata_filter=None):
+        params = {'$filter': odata_filter} if odata_filter else {}
+        return self.client.list_all('/api/machineactions', 'list_actions', params)
+
+    def cancel(self, action, comment):
+        """Cancel a non-final action. Returns (action after the call, changed).
+
+        A cancel that the API refuses because the action meanwhile turned final is not a
+        failure: the action is looked up again and returned with changed=False (unless it
+        is Cancelled with our comment: then a retried cancel of ours got through).
+        """
+        action_id = action['id']
+        try:
+            dummy, after = self.client.request('POST', '/api/machineactions/%s/cancel' % action_id, 'cancel_action',
+                                               body={'Comment': comment}, retry_safe=True)
+        except MdeError as err:
+            if err.status is None or not 400 <= err.status < 500 or err.status in (401, 403, 404, 429):
+                raise
+            current = self.get(action_id)
+            if not is_final(current.get('status')):
+                raise
+            ours = is_cancelled(current.get('status')) and current.get('cancellationComment') == comment
+            return current, ours
+        if not isinstance(after, dict) or 'status' not in after:
+            after = self.get(action_id)
+        return after, True
+
+    def wait(self, action, timeout, interval):
+        """Poll until the action is final; fail after ``timeout`` seconds with the action in the result."""
+        deadline = self.clock() + timeout
+        current = action
+        while not is_final(current.get('status')):
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                raise MdeError('Machine action %s is still %s after wait_timeout=%s s. It is still running on the server; '
+                               'raise wait_timeout or look it up later with defender.endpoint.mde_machine_action_info.'
+                               % (current.get('id'), current.get('status'), timeout),
+                               kind='timeout', details={'machine_action': to_result(current)})
+            self.sleep(min(interval, remaining))
+            current = self.get(current['id'])
+        return current

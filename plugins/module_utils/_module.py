@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# FOR INTERNAL COLLECTION USE ONLY
+# The interfaces in this file are meant for use within the defender.endpoint collection
+# and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
+
+"""``MdeModule``: an AnsibleModule that carries the shared connection options and builds the
+API client after validating every setting, before any request is sent."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
+from ansible_collections.defender.endpoint.plugins.module_utils._connection import CONNECTION_ARGSPEC, Settings
+from ansible_collections.defender.endpoint.plugins.module_utils import _auth
+from ansible_collections.defender.endpoint.plugins.module_utils import _http
+
+
+def mde_argument_spec(**extra):
+    spec = dict(CONNECTION_ARGSPEC)
+    spec.update(extra)
+    return spec
+
+
+class MdeModule(AnsibleModule):
+
+    def __init__(self, argument_spec, **kwargs):
+        super(MdeModule, self).__init__(mde_argument_spec(**argument_spec), **kwargs)
+        if not _http.HAS_REQUESTS:
+            self.fail_json(msg=missing_required_lib('requests'), exception=_http.REQUESTS_IMPORT_ERROR)
+        try:
+            self.settings = Settings(self.params, _auth.load_certificate, _auth.secret_fingerprint)
+        except MdeError as err:
+            self.fail_from_error(err)
+        if not self.settings.validate_certs:
+            self.warn('validate_certs is false: TLS certificates of the API and login hosts are not checked, so the token '
+                      'and credentials can be intercepted. Prefer ca_path for a private CA.')
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            session = _http.MdeSession(self.settings.verify, self.settings.timeout)
+            if self.settings.credential_kind == 'access_token':
+                tokens = _auth.StaticTokenProvider(self.settings.access_token)
+            else:
+                tokens = _auth.ClientCredentialProvider(self.settings, session, time.sleep, secret_sink=self.no_log_values.add)
+            self._client = _http.MdeClient(self.settings, session, tokens)
+        return self._client
+
+    def fail_from_error(self, err, **extra):
+        result = err.result()
+        result.update(extra)
+        self.fail_json(**result)
