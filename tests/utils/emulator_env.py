@@ -1,0 +1,109 @@
+# Copyright (c) defender.endpoint maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Glue between a running emulator (its ``emulator.json``) and what uses it.
+
+    python tests/utils/emulator_env.py integration-config --workdir .emulator/test  # writes tests/integration/integration_config.yml
+    python tests/utils/emulator_env.py shell --workdir .emulator/demo               # prints export MDE_...=... lines
+    python tests/utils/emulator_env.py summary --workdir .emulator/demo             # request log summary
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import shlex
+import ssl
+import sys
+import urllib.request
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+
+
+def load(workdir):
+    with open(os.path.join(workdir, 'emulator.json'), encoding='utf-8') as handle:
+        return json.load(handle)
+
+
+def integration_vars(settings, workdir):
+    default, cert, readonly = settings['apps']['default'], settings['apps']['cert'], settings['apps']['readonly']
+    return {
+        'mde_api_url': settings['api_url'],
+        'mde_authority_host': settings['authority_host'],
+        'mde_control_url': settings['control_url'],
+        'mde_storage_url': settings['storage_url'],
+        'mde_ca_path': settings['ca_path'],
+        'mde_time_scale': settings['time_scale'],
+        'mde_tenant_id': settings['tenant_id'],
+        'mde_client_id': default['client_id'],
+        'mde_client_secret': default['client_secret'],
+        'mde_cert_client_id': cert['client_id'],
+        'mde_cert_path': cert['certificate_path'],
+        'mde_cert_encrypted_path': cert['certificate_pem_encrypted_path'],
+        'mde_cert_pfx_path': cert['pfx_path'],
+        'mde_cert_password': cert['certificate_password'],
+        'mde_readonly_client_id': readonly['client_id'],
+        'mde_readonly_client_secret': readonly['client_secret'],
+        'mde_emulator_workdir': os.path.abspath(workdir),
+        'mde_repo_root': REPO_ROOT,
+    }
+
+
+def shell_env(settings):
+    default = settings['apps']['default']
+    return {
+        'MDE_API_URL': settings['api_url'],
+        'MDE_AUTHORITY_HOST': settings['authority_host'],
+        'MDE_CA_PATH': settings['ca_path'],
+        'MDE_TENANT_ID': settings['tenant_id'],
+        'MDE_CLIENT_ID': default['client_id'],
+        'MDE_CLIENT_SECRET': default['client_secret'],
+        'MDE_TIME_SCALE': str(settings['time_scale']),
+        'MDE_CONTROL_URL': settings['control_url'],
+    }
+
+
+def fetch(settings, path):
+    context = ssl.create_default_context(cafile=settings['ca_path'])
+    with urllib.request.urlopen(settings['control_url'] + path, context=context, timeout=30) as response:  # nosec - loopback emulator
+        return json.loads(response.read().decode('utf-8'))
+
+
+def summary(settings, since):
+    log = fetch(settings, '/control/requests?since=%d' % since)['requests']
+    counts = collections.Counter((r['host'], r.get('api') or '?', r['method'], r.get('status')) for r in log)
+    print('%-8s %-22s %-6s %-6s %s' % ('host', 'operation', 'method', 'status', 'count'))
+    for (host, api, method, status), count in sorted(counts.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        print('%-8s %-22s %-6s %-6s %d' % (host, api, method, status, count))
+    print('total: %d requests (%d to the login host)' % (len(log), sum(1 for r in log if r['host'] == 'login')))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('command', choices=['integration-config', 'shell', 'summary', 'last-seq'])
+    parser.add_argument('--workdir', required=True)
+    parser.add_argument('--out', default=os.path.join(REPO_ROOT, 'tests', 'integration', 'integration_config.yml'))
+    parser.add_argument('--since', type=int, default=0)
+    args = parser.parse_args(argv)
+    settings = load(args.workdir)
+    if args.command == 'integration-config':
+        data = integration_vars(settings, args.workdir)
+        with open(args.out, 'w', encoding='utf-8') as handle:
+            handle.write('# Written by tests/utils/emulator_env.py from the running emulator; not tracked.\n')
+            for key, value in sorted(data.items()):
+                handle.write('%s: %s\n' % (key, json.dumps(value)))
+        os.chmod(args.out, 0o600)
+        print('wrote %s' % args.out)
+    elif args.command == 'shell':
+        for key, value in shell_env(settings).items():
+            print('export %s=%s' % (key, shlex.quote(value)))
+    elif args.command == 'last-seq':
+        print(fetch(settings, '/control/requests?since=0')['last_seq'])
+    else:
+        summary(settings, args.since)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
