@@ -1,0 +1,97 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) defender.endpoint contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Seeds: the example machines (reference/examples) and, for "demo", actions in every state."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+STUCK = {"pending": None, "in_progress": None, "final": None}
+WEB = "7c3f1b9e2a4d6f8e0b1c3d5e7f9a2b4c6d8e0f1a"       # web-prod-01, WindowsServer2019, Active
+LT = "1e5bc9d7e413ddd7902c2932e418702b84d0cc07"        # lt-0412, Windows11, Active
+LT_OLD = "9a04c2e7b5d1f3a6c8e0b2d4f6a8c0e2b4d6f8a1"    # lt-0412 (duplicate record), Inactive: offline
+DB = "4b8e1d3f5a7c9e0b2d4f6a8c1e3b5d7f9a0c2e4b"        # db-prod-02, Linux
+PRN = "e2c4a6f8b0d1c3e5a7f9b2d4c6e8a0f1b3d5c7e9"       # prn-floor3, CanBeOnboarded: never reports
+
+
+def _example_machines():
+    machines = []
+    for name in ("seed_machines_list.json", "seed_machine.json"):
+        with open(os.path.join(_HERE, name), encoding="utf-8") as handle:
+            data = json.load(handle)
+        for machine in data.get("value", [data]):
+            machine = {k: v for k, v in machine.items() if not k.startswith("@")}
+            if machine["id"] in (LT_OLD, PRN):
+                machine["_lifecycle"] = dict(STUCK)
+            machines.append(machine)
+    return machines
+
+
+def _demo_actions():
+    day = 86400
+    return [
+        {"machineId": WEB, "type": "Isolate", "status": "Succeeded", "created_ago": 3 * day, "scope": "Full",
+         "requestor": "ansible-mde-automation",
+         "requestorComment": "Isolate machine due to alert da638412345678901234_-123456789"},
+        {"machineId": WEB, "type": "Unisolate", "status": "Succeeded", "created_ago": 2 * day,
+         "requestor": "ansible-mde-automation", "requestorComment": "Unisolate machine since it was clean and validated"},
+        {"machineId": WEB, "type": "CollectInvestigationPackage", "status": "Succeeded", "created_ago": 2 * day + 600,
+         "requestor": "Analyst@contoso.com", "requestorComment": "Collect forensics due to alert 1234"},
+        {"machineId": WEB, "type": "RestrictCodeExecution", "status": "Pending", "created_ago": 60,
+         "lifecycle": {"pending": 900, "in_progress": 300, "final": "Succeeded"},
+         "requestor": "Analyst@contoso.com", "requestorComment": "Restrict code execution due to alert 1234"},
+        {"machineId": LT, "type": "RunAntiVirusScan", "status": "Succeeded", "created_ago": 4 * day, "scope": "Quick",
+         "requestor": "Analyst@contoso.com", "requestorComment": "Check machine for viruses due to alert 3212"},
+        {"machineId": LT, "type": "RunAntiVirusScan", "status": "Cancelled", "created_ago": day, "scope": "Full",
+         "requestor": "ansible-mde-automation", "requestorComment": "Full scan requested by playbook run 4711",
+         "cancellationRequestor": "ansible-mde-automation",
+         "cancellationComment": "Machine action was canceled by automation"},
+        {"machineId": LT, "type": "StopAndQuarantineFile", "status": "Succeeded", "created_ago": day - 3600,
+         "requestor": "ansible-mde-automation",
+         "requestorComment": "Stop and quarantine file on machine due to alert 441688558380765161_2136280442",
+         "relatedFileInfo": {"fileIdentifier": "87662bc3d60e4200ceaf7aae249d1c343f4b83c9",
+                             "fileIdentifierType": "Sha1"}},
+        {"machineId": LT, "type": "Isolate", "status": "Failed", "created_ago": 6 * 3600, "scope": "Selective",
+         "requestor": "Analyst@contoso.com", "requestorComment": "Selective isolation due to alert 1234"},
+        {"machineId": LT, "type": "LiveResponse", "status": "Succeeded", "created_ago": 5 * 3600,
+         "requestor": "ansible-mde-automation", "requestorComment": "Testing Live Response API",
+         "commands": [
+             {"type": "RunScript", "params": [{"key": "ScriptName", "value": "minidump.ps1"},
+                                              {"key": "Args", "value": "OfficeClickToRun"}]},
+             {"type": "GetFile", "params": [{"key": "Path", "value": "C:\\windows\\TEMP\\OfficeClickToRun.dmp.zip"}]},
+         ]},
+        {"machineId": LT, "type": "CollectInvestigationPackage", "status": "InProgress", "created_ago": 1200,
+         "lifecycle": {"pending": 0, "in_progress": 7200, "final": "Succeeded"},
+         "requestor": "Analyst@contoso.com", "requestorComment": "Collect forensics due to alert 5678"},
+        {"machineId": LT_OLD, "type": "Isolate", "status": "Pending", "created_ago": 2 * 3600, "scope": "Full",
+         "lifecycle": STUCK, "requestor": "Analyst@contoso.com",
+         "requestorComment": "Isolate old laptop record due to alert 9921"},
+        {"machineId": LT_OLD, "type": "RunAntiVirusScan", "status": "Pending", "created_ago": 3 * day, "scope": "Quick",
+         "lifecycle": STUCK, "requestor": "ansible-mde-automation", "requestorComment": "Weekly quick scan"},
+        {"machineId": DB, "type": "RunAntiVirusScan", "status": "TimeOut", "created_ago": 5 * day, "scope": "Full",
+         "requestor": "ansible-mde-automation", "requestorComment": "Full scan after patching"},
+        {"machineId": DB, "type": "LiveResponse", "status": "Failed", "created_ago": 2 * day, "requestor": "Analyst@contoso.com",
+         "requestorComment": "Collect auth log",
+         "commands": [{"type": "GetFile", "params": [{"key": "Path", "value": "/var/log/auth.log"}]}]},
+        {"machineId": DB, "type": "RunAntiVirusScan", "status": "InProgress", "created_ago": 300, "scope": "Quick",
+         "lifecycle": {"pending": 0, "in_progress": 1800, "final": "Succeeded"},
+         "requestor": "ansible-mde-automation", "requestorComment": "Quick scan due to alert 7781"},
+    ]
+
+
+def get_seed(name):
+    """Return the seed dict {"machines": [...], "actions": [...]} for demo, empty, a JSON path or a dict."""
+    if isinstance(name, dict):
+        return copy.deepcopy(name)
+    if name in (None, "demo"):
+        return {"machines": _example_machines(), "actions": _demo_actions()}
+    if name == "empty":
+        return {"machines": _example_machines(), "actions": []}
+    with open(name, encoding="utf-8") as handle:
+        return json.load(handle)
