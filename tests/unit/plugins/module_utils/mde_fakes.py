@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Fakes for the module_utils unit tests: a clock advanced by its own sleep, a
+scripted HTTP session, token providers and a Settings-like namespace."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import types
+
+import requests
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
+
+API_URL = 'https://api.mde.test'
+
+
+class FakeClock:
+    """A clock that only moves when ``sleep`` is called; ``sleeps`` records every wait."""
+
+    def __init__(self, start=1700000000.0):
+        self.now = start
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0, 'negative sleep %r' % seconds
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds):
+        self.now += seconds
+
+
+def make_response(status, body=None, headers=None, text=None, url=API_URL + '/api/x'):
+    """A real ``requests.Response`` with the given status, JSON body (or raw text) and headers."""
+    response = requests.Response()
+    response.status_code = status
+    if text is not None:
+        response._content = text.encode('utf-8')
+    elif body is not None:
+        response._content = json.dumps(body).encode('utf-8')
+        response.headers['Content-Type'] = 'application/json; charset=utf-8'
+    else:
+        response._content = b''
+    response.headers.update(headers or {})
+    response.url = url
+    response.encoding = 'utf-8'
+    return response
+
+
+def error_body(code, message, target='corr-1234'):
+    return {'error': {'code': code, 'message': message, 'target': target}}
+
+
+class FakeSession:
+    """Answers ``request`` from a script: each item is a Response or an exception to raise.
+
+    An item may also be a callable taking (method, url, kwargs) and returning one of those.
+    Every call is recorded in ``calls`` as (method, url, kwargs).
+    """
+
+    def __init__(self, script=None):
+        self.script = list(script or [])
+        self.calls = []
+
+    def add(self, *items):
+        self.script.extend(items)
+
+    def request(self, method, url, **kwargs):
+        self.calls.append((method, url, kwargs))
+        assert self.script, 'unexpected request %s %s' % (method, url)
+        item = self.script.pop(0)
+        if callable(item) and not isinstance(item, requests.Response):
+            item = item(method, url, kwargs)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def tokens_sent(self):
+        return [kw['headers']['Authorization'] for dummy, dummy2, kw in self.calls]
+
+
+class FakeTokens:
+    """A token provider: ``refresh`` hands out the next token and records the rejected one."""
+
+    def __init__(self, can_refresh=True):
+        self.can_refresh = can_refresh
+        self.current = 'token-1'
+        self.issued = 1
+        self.rejected = []
+
+    def get(self):
+        return self.current
+
+    def refresh(self, rejected):
+        if not self.can_refresh:
+            raise MdeError('access_token refused', kind='auth', status=401)
+        self.rejected.append(rejected)
+        self.issued += 1
+        self.current = 'token-%d' % self.issued
+        return self.current
+
+
+def make_settings(**overrides):
+    """The attributes MdeClient and friends read from ``_connection.Settings``."""
+    values = dict(
+        api_url=API_URL, tenant_id='tenant-a', client_id='client-a', access_token=None, scope=API_URL + '/.default',
+        timeout=30.0, max_retries=3, max_wait=60.0, rate_limit_per_minute=100, rate_limit_per_hour=1500,
+        time_scale=1.0, poll_interval=10.0, authority_host='https://login.mde.test', credential_fingerprint='fp',
+    )
+    values.update(overrides)
+    return types.SimpleNamespace(**values)
