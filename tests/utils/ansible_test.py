@@ -156,7 +156,7 @@ def installed_core(venv: str) -> t.Optional[t.Dict[str, str]]:
         core, python_version, ansible_test_dir = run_output([python, '-c', code], stderr=subprocess.DEVNULL).splitlines()[-3:]
     except (OSError, subprocess.CalledProcessError, ValueError):
         return None
-    return dict(core=core, python=python_version, ansible_test_dir=ansible_test_dir)
+    return {'core': core, 'python': python_version, 'ansible_test_dir': ansible_test_dir}
 
 
 def ensure_core_venv(core: str, python_bin: t.Optional[str]) -> str:
@@ -169,7 +169,8 @@ def ensure_core_venv(core: str, python_bin: t.Optional[str]) -> str:
         log(f'reusing {venv} (ansible-core {info["core"]}, Python {info["python"]})')
         return venv
     if os.path.exists(venv):
-        log(f'recreating {venv}: it holds {info and "ansible-core %s on Python %s" % (info["core"], info["python"]) or "no usable ansible-core"}')
+        held = f'ansible-core {info["core"]} on Python {info["python"]}' if info else 'no usable ansible-core'
+        log(f'recreating {venv}: it holds {held}')
         shutil.rmtree(venv)
     log(f'creating {venv} with {python} (Python {wanted_python})')
     subprocess.run([python, '-m', 'venv', venv], check=True)
@@ -229,15 +230,9 @@ def remove_path(path: str) -> None:
         os.unlink(path)
 
 
-def sync_tree(tree: str) -> int:
-    """Mirror the repository into the scratch tree, keeping the tree's tests/output; return how many files were copied."""
-    files = repo_files()
-    extra = os.path.join('tests', 'integration', 'integration_config.yml')  # git-ignored, written by the emulator
-    if os.path.isfile(os.path.join(REPO_ROOT, extra)) and extra not in files:
-        files.append(extra)
-    wanted = set(files)
+def prune_tree(tree: str, wanted: t.Set[str]) -> None:
+    """Delete the scratch tree's files that the repository no longer has (tests/output is left alone), then empty folders."""
     keep = os.path.join('tests', 'output')
-
     for dirpath, dirnames, filenames in os.walk(tree, topdown=True):
         rel_dir = os.path.relpath(dirpath, tree)
         rel_dir = '' if rel_dir == '.' else rel_dir
@@ -252,18 +247,20 @@ def sync_tree(tree: str) -> int:
         if rel_dir != '.' and not (rel_dir + os.sep).startswith(keep + os.sep) and not os.listdir(dirpath):
             os.rmdir(dirpath)
 
+
+def sync_tree(tree: str) -> int:
+    """Mirror the repository into the scratch tree, keeping the tree's tests/output; return how many files were copied."""
+    files = repo_files()
+    extra = os.path.join('tests', 'integration', 'integration_config.yml')  # git-ignored, written by the emulator
+    if os.path.isfile(os.path.join(REPO_ROOT, extra)) and extra not in files:
+        files.append(extra)
+    prune_tree(tree, set(files))
     copied = 0
     for rel in files:
         src, dst = os.path.join(REPO_ROOT, rel), os.path.join(tree, rel)
         if same_file(src, dst):
             continue
-        parent = os.path.dirname(dst)
-        ancestor = parent
-        while ancestor != tree:  # a file in the tree where the repository now has a folder
-            if os.path.lexists(ancestor) and (os.path.islink(ancestor) or not os.path.isdir(ancestor)):
-                os.unlink(ancestor)
-            ancestor = os.path.dirname(ancestor)
-        os.makedirs(parent, exist_ok=True)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
         if os.path.lexists(dst):
             remove_path(dst)
         if os.path.islink(src):
@@ -369,60 +366,72 @@ def scratch_root(option: t.Optional[str]) -> str:
     return os.path.join(tempfile.gettempdir(), SCRATCH_NAME, digest)
 
 
-def main(argv: t.List[str]) -> int:
-    """Entry point."""
-    args = parse_args(argv)
+def ansible_test_env(venv: str, home: str, collections: str) -> t.Dict[str, str]:
+    """Return the environment for ansible-test: ours, with the scratch HOME and the virtualenv first on PATH."""
+    env = dict(os.environ)
+    env['PYENV_ROOT'] = env.get('PYENV_ROOT') or os.path.expanduser('~/.pyenv')  # keep pyenv shims working under the new HOME
+    env.update(
+        HOME=home,
+        PATH=os.pathsep.join([os.path.join(venv, 'bin'), env.get('PATH', os.defpath)]),
+        VIRTUAL_ENV=venv,
+        ANSIBLE_COLLECTIONS_PATH=collections,
+    )
+    env.pop('PYTHONHOME', None)
+    return env
+
+
+def select_venv(args: argparse.Namespace) -> t.Tuple[str, t.Dict[str, str]]:
+    """Return the virtualenv to take ansible-test from and what it holds."""
     if args.core:
         venv = ensure_core_venv(args.core, args.python_bin)
     else:
         venv = os.path.abspath(args.venv or os.path.join(REPO_ROOT, '.venv'))
-    ansible_test = os.path.join(venv, 'bin', 'ansible-test')
     info = installed_core(venv)
-    if not info or not os.path.exists(ansible_test):
+    if not info or not os.path.exists(os.path.join(venv, 'bin', 'ansible-test')):
         fail(f'{venv} has no ansible-core/ansible-test: install it there (pip install ansible-core) or use --core X.Y')
+    return venv, info
 
-    root = scratch_root(args.scratch)
-    namespace, name = collection_name()
+
+def run_ansible_test(venv: str, info: t.Dict[str, str], root: str, ansible_test_args: t.List[str]) -> int:
+    """Refresh the scratch tree and home under root, run ansible-test there and copy its results back."""
     collections = os.path.join(root, 'collections')
-    tree = os.path.join(collections, 'ansible_collections', namespace, name)
+    tree = os.path.join(collections, 'ansible_collections', *collection_name())
     home = os.path.join(root, 'home')
     os.makedirs(tree, exist_ok=True)
     os.makedirs(home, exist_ok=True)
+    repo_output, tree_output = os.path.join(REPO_ROOT, 'tests', 'output'), os.path.join(tree, 'tests', 'output')
 
+    started = time.monotonic()
+    copied = sync_tree(tree)
+    copy_results(repo_output, tree_output, mirror=True)
+    pip_versions = pinned_pip_versions(info['ansible_test_dir'])
+    if not pip_versions:
+        log('WARNING: found no pinned pip version in ansible-test; pip bootstrapping may try to download get-pip')
+    shims = prepare_home(home, pip_versions)
+
+    cmd = [os.path.join(venv, 'bin', 'ansible-test')] + ansible_test_args
+    log(f'ansible-core {info["core"]} (Python {info["python"]}) from {venv}')
+    log(f'collection tree {tree} ({copied} file(s) refreshed from {REPO_ROOT})')
+    log(f'HOME {home}; get-pip shims for pip {", ".join(pip_versions) or "-"}: {", ".join(os.path.basename(s) for s in shims) or "-"}')
+    log('running: ' + ' '.join(cmd))
+    try:
+        returncode = subprocess.run(cmd, cwd=tree, env=ansible_test_env(venv, home, collections), check=False).returncode
+    except KeyboardInterrupt:
+        returncode = 130
+    copy_results(tree_output, repo_output)
+    log(f'ansible-test exited with {returncode} after {time.monotonic() - started:.0f}s; results copied to {repo_output}')
+    return returncode
+
+
+def main(argv: t.List[str]) -> int:
+    """Entry point."""
+    args = parse_args(argv)
+    venv, info = select_venv(args)
+    root = scratch_root(args.scratch)
+    os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, '.lock'), 'w', encoding='utf-8') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one run per scratch tree at a time
-        started = time.monotonic()
-        copied = sync_tree(tree)
-        repo_output, tree_output = os.path.join(REPO_ROOT, 'tests', 'output'), os.path.join(tree, 'tests', 'output')
-        copy_results(repo_output, tree_output, mirror=True)
-        pip_versions = pinned_pip_versions(info['ansible_test_dir'])
-        if not pip_versions:
-            log('WARNING: found no pinned pip version in ansible-test; pip bootstrapping may try to download get-pip')
-        shims = prepare_home(home, pip_versions)
-
-        env = dict(os.environ)
-        env['PYENV_ROOT'] = env.get('PYENV_ROOT') or os.path.expanduser('~/.pyenv')  # keep pyenv shims working under the new HOME
-        env.update(
-            HOME=home,
-            PATH=os.pathsep.join([os.path.join(venv, 'bin'), env.get('PATH', os.defpath)]),
-            VIRTUAL_ENV=venv,
-            ANSIBLE_COLLECTIONS_PATH=collections,
-        )
-        env.pop('PYTHONHOME', None)
-
-        cmd = [ansible_test] + args.ansible_test_args
-        log(f'ansible-core {info["core"]} (Python {info["python"]}) from {venv}')
-        log(f'collection tree {tree} ({copied} file(s) refreshed from {REPO_ROOT})')
-        log(f'HOME {home}; get-pip shims for pip {", ".join(pip_versions) or "-"}: {", ".join(os.path.basename(s) for s in shims) or "-"}')
-        log('running: ' + ' '.join(cmd))
-        try:
-            returncode = subprocess.run(cmd, cwd=tree, env=env, check=False).returncode
-        except KeyboardInterrupt:
-            returncode = 130
-        copy_results(tree_output, repo_output)
-        log(f'ansible-test exited with {returncode} after {time.monotonic() - started:.0f}s; results copied to '
-            f'{os.path.join(REPO_ROOT, "tests", "output")}')
-    return returncode
+        return run_ansible_test(venv, info, root, args.ansible_test_args)
 
 
 if __name__ == '__main__':
