@@ -122,8 +122,8 @@ def start(args):
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
-            sys.stderr.write("emulator exited with %s; see %s\n" % (proc.returncode, os.path.join(workdir,
-                                                                                                   "emulator.log")))
+            log_path = os.path.join(workdir, "emulator.log")
+            sys.stderr.write("emulator exited with %s; see %s\n" % (proc.returncode, log_path))
             return 1
         settings = _read_settings(workdir)
         if settings and settings.get("pid") == proc.pid and _health(settings):

@@ -175,7 +175,7 @@ def _json_body(req):
 
 # ---------------------------------------------------------------------------------------------- actions
 def list_actions(emu, req, _route, _claims):
-    return _paged(emu, req, lambda f, s, n: emu.state.list_actions(f, s, n), "MachineActions")
+    return _paged(emu, req, emu.state.list_actions, "MachineActions")
 
 
 def get_action(emu, _req, rte, _claims):
@@ -376,7 +376,7 @@ def _machine_entity(emu, machine):
 def list_machines(emu, req, _route, _claims):
     if emu.state.count_machines() == 0 and not req.query.get("$filter"):
         return mde_error(404, "ResourceNotFound", "No recent machines were found")
-    return _paged(emu, req, lambda f, s, n: emu.state.list_machines(f, s, n), "Machines")
+    return _paged(emu, req, emu.state.list_machines, "Machines")
 
 
 def get_machine(emu, _req, rte, _claims):

@@ -139,8 +139,11 @@ def thumbprints(cert):
     der = cert.public_bytes(serialization.Encoding.DER)
     sha1 = hashlib.sha1(der).digest()  # nosec - certificate thumbprint, as Entra ID uses it
     sha256 = hashlib.sha256(der).digest()
-    enc = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()  # noqa: E731
-    return enc(sha1), enc(sha256), sha1.hex().upper()
+    return _b64url(sha1), _b64url(sha256), sha1.hex().upper()
+
+
+def _b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def create_client_certificate(workdir, display_name, password):

@@ -282,9 +282,7 @@ class Handler(BaseHTTPRequestHandler):
         host = self.server.host
         if host == "login":
             if op is None:
-                return entra.entra_error(emu, 404, "invalid_request", 900561, "The endpoint only accepts POST, "
-                                         "OPTIONS requests. Received a %s request." % req.method) \
-                    if False else json_response(404, {"error": "not_found"})
+                return json_response(404, {"error": "not_found", "error_description": "Unknown endpoint %s" % req.path})
             if handler is None:
                 return entra.entra_error(emu, 405, "invalid_request", 900561, "The endpoint only accepts %s "
                                          "requests. Received a %s request." % (

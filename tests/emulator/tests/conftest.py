@@ -3,6 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures: one real emulator process (run_emulator.py serve) for the session, reset before each test."""
+# pylint: disable=redefined-outer-name
 
 from __future__ import annotations
 

@@ -60,16 +60,14 @@ def test_msal_certificate_pem(settings, ctl):  # pylint: disable=unused-argument
 
 def test_msal_certificate_pfx_and_encrypted_pem(settings, ctl):  # pylint: disable=unused-argument
     app = settings["apps"]["cert"]
-    result = _msal(settings, app["client_id"], {"private_key_pfx_path": app["pfx_path"],
-                                                 "passphrase": app["certificate_password"]}) \
-        .acquire_token_for_client([settings["scope"]])
+    credential = {"private_key_pfx_path": app["pfx_path"], "passphrase": app["certificate_password"]}
+    result = _msal(settings, app["client_id"], credential).acquire_token_for_client([settings["scope"]])
     assert "access_token" in result, result
     _works_on_api(settings, result["access_token"])
     with open(app["certificate_pem_encrypted_path"], encoding="utf-8") as handle:
         pem = handle.read()
-    result = _msal(settings, app["client_id"], {"private_key": pem, "thumbprint": app["thumbprint_sha1"],
-                                                 "passphrase": app["certificate_password"]}) \
-        .acquire_token_for_client([settings["scope"]])
+    credential = {"private_key": pem, "thumbprint": app["thumbprint_sha1"], "passphrase": app["certificate_password"]}
+    result = _msal(settings, app["client_id"], credential).acquire_token_for_client([settings["scope"]])
     assert "access_token" in result, result
 
 
