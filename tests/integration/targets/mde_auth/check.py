@@ -1,0 +1,111 @@
+# Copyright (c) defender.endpoint maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Test oracle for runme.sh: reads the emulator's own request log and issued tokens (never the
+module's word) and scans output files for secrets.
+
+    check.py CONFIG env APP            export lines for an app of the emulator (default, cert, readonly)
+    check.py CONFIG reset              reset the emulator (seed empty, default config, no faults)
+    check.py CONFIG mark               position of the request log
+    check.py CONFIG count SINCE HOST [API]   requests since the mark, on a host (api, login), optionally one operation
+    check.py CONFIG token              an access token fetched from the emulator's token endpoint
+    check.py CONFIG scan FILE...       fail if a secret, the certificate password or any issued token appears in the files
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import ssl
+import sys
+import urllib.parse
+import urllib.request
+
+import yaml
+
+
+def control(cfg, path):
+    ctx = ssl.create_default_context(cafile=cfg['mde_ca_path'])
+    with urllib.request.urlopen(cfg['mde_control_url'] + path, context=ctx, timeout=30) as answer:  # nosec - loopback emulator
+        return json.loads(answer.read().decode('utf-8'))
+
+
+def reset(cfg):
+    ctx = ssl.create_default_context(cafile=cfg['mde_ca_path'])
+    req = urllib.request.Request(cfg['mde_control_url'] + '/control/reset', data=b'{"seed": "empty"}', method='POST',
+                                 headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as answer:  # nosec - loopback emulator
+        answer.read()
+
+
+def env_for(cfg, app):
+    env = {'MDE_API_URL': cfg['mde_api_url'], 'MDE_AUTHORITY_HOST': cfg['mde_authority_host'], 'MDE_CA_PATH': cfg['mde_ca_path'],
+           'MDE_TENANT_ID': cfg['mde_tenant_id'], 'MDE_TIME_SCALE': str(cfg['mde_time_scale'])}
+    if app == 'default':
+        env.update(MDE_CLIENT_ID=cfg['mde_client_id'], MDE_CLIENT_SECRET=cfg['mde_client_secret'])
+    elif app == 'readonly':
+        env.update(MDE_CLIENT_ID=cfg['mde_readonly_client_id'], MDE_CLIENT_SECRET=cfg['mde_readonly_client_secret'])
+    elif app == 'cert':
+        env.update(MDE_CLIENT_ID=cfg['mde_cert_client_id'])
+    return env
+
+
+def fetch_token(cfg):
+    ctx = ssl.create_default_context(cafile=cfg['mde_ca_path'])
+    data = urllib.parse.urlencode({'grant_type': 'client_credentials', 'client_id': cfg['mde_client_id'],
+                                   'client_secret': cfg['mde_client_secret'],
+                                   'scope': 'https://api.securitycenter.microsoft.com/.default'}).encode('ascii')
+    url = '%s/%s/oauth2/v2.0/token' % (cfg['mde_authority_host'], cfg['mde_tenant_id'])
+    with urllib.request.urlopen(url, data=data, context=ctx, timeout=30) as answer:  # nosec - loopback emulator
+        return json.loads(answer.read().decode('utf-8'))['access_token']
+
+
+def scan(cfg, paths):
+    secrets = {'client secret': cfg['mde_client_secret'], 'read-only client secret': cfg['mde_readonly_client_secret'],
+               'certificate password': cfg['mde_cert_password'], 'wrong secret used by the test': WRONG_SECRET}
+    tokens = control(cfg, '/control/tokens')['tokens']
+    for index, token in enumerate(tokens):
+        secrets['issued token #%d' % index] = token if isinstance(token, str) else token.get('access_token')
+    found = []
+    for path in paths:
+        with open(path, 'r', encoding='utf-8', errors='replace') as handle:
+            text = handle.read()
+        for what, value in secrets.items():
+            if value and value in text:
+                found.append('%s appears in %s' % (what, path))
+    print('scanned %d file(s) for %d secret(s) and token(s): %d found' % (len(paths), len(secrets), len(found)))
+    for line in found:
+        print('  ' + line)
+    return 1 if found else 0
+
+
+WRONG_SECRET = 'wrong-secret-Zq8vX3k1-not-the-real-one'
+
+
+def main(argv):
+    with open(argv[1], encoding='utf-8') as handle:
+        cfg = yaml.safe_load(handle)
+    command = argv[2]
+    if command == 'env':
+        for key, value in env_for(cfg, argv[3]).items():
+            print('export %s=%s' % (key, shlex.quote(value)))
+    elif command == 'reset':
+        reset(cfg)
+    elif command == 'mark':
+        print(control(cfg, '/control/requests?since=999999999')['last_seq'])
+    elif command == 'count':
+        log = control(cfg, '/control/requests?since=%s' % argv[3])['requests']
+        log = [r for r in log if r['host'] == argv[4] and (len(argv) < 6 or r.get('api') == argv[5])]
+        print(len(log))
+    elif command == 'token':
+        print(fetch_token(cfg))
+    elif command == 'wrong-secret':
+        print(WRONG_SECRET)
+    elif command == 'scan':
+        return scan(cfg, argv[3:])
+    else:
+        raise SystemExit('unknown command %s' % command)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))

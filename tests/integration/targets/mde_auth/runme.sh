@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Real ansible-playbook runs (not module calls) for what only a whole run can show: settings
+# from environment variables alone, the token cache across tasks, forks and plays, each kind
+# of credential, a wrong secret, and that no secret or token ever reaches the output.
+# Every fact is read from the emulator's request log (check.py), never from the module.
+set -eu -o pipefail
+
+CONFIG=""
+prev=""
+for arg in "$@"; do
+    if [ "$prev" = "-e" ] && [ "${arg#@}" != "$arg" ]; then CONFIG="${arg#@}"; fi
+    prev="$arg"
+done
+# ansible-test passes the config with -e only for cloud targets; else it sits two folders up
+[ -n "$CONFIG" ] || CONFIG="$(cd ../.. && pwd)/integration_config.yml"
+[ -f "$CONFIG" ] || { echo "runme.sh needs tests/integration/integration_config.yml: start the emulator (make emulator-start)"; exit 1; }
+CHECK="python3 check.py $CONFIG"
+LOGS="$OUTPUT_DIR/logs"
+mkdir -p "$LOGS"
+export ANSIBLE_INVENTORY="$INVENTORY_PATH"
+export ANSIBLE_FORCE_COLOR=false
+
+fresh_cache() {
+    export XDG_CACHE_HOME="$OUTPUT_DIR/xdg-$1"
+    rm -rf "$XDG_CACHE_HOME"
+}
+clear_mde_env() {
+    unset MDE_CLIENT_ID MDE_CLIENT_SECRET MDE_CLIENT_CERTIFICATE_PATH MDE_CLIENT_CERTIFICATE_PASSWORD MDE_ACCESS_TOKEN || true
+}
+expect_eq() {  # what, expected, actual
+    if [ "$2" != "$3" ]; then echo "FAIL: $1: expected $2, got $3"; exit 1; fi
+    echo "ok: $1 = $3"
+}
+expect_in() {  # what, needle, file
+    if ! grep -qF -- "$2" "$3"; then echo "FAIL: $1: '$2' not in $3"; tail -20 "$3"; exit 1; fi
+    echo "ok: $1"
+}
+play() {  # log name, playbook, extra args...
+    local name=$1 book=$2; shift 2
+    ansible-playbook "$book" -vvv "$@" > "$LOGS/$name.log" 2>&1
+}
+play_fails() {
+    local name=$1 book=$2; shift 2
+    if ansible-playbook "$book" -vvv "$@" > "$LOGS/$name.log" 2>&1; then
+        echo "FAIL: $name was expected to fail"; tail -30 "$LOGS/$name.log"; exit 1
+    fi
+}
+
+$CHECK reset
+eval "$($CHECK env default)"
+
+echo "== settings from MDE_* environment variables only; login calls per play"
+fresh_cache forks
+mark=$($CHECK mark)
+play forks_first forks.yml -f 5 -i inventory.forks
+expect_eq "token requests for 20 tasks over 5 forks" 1 "$($CHECK count "$mark" login token)"
+expect_eq "login-host requests for 20 tasks over 5 forks (msal discovery + token)" 2 "$($CHECK count "$mark" login)"
+expect_eq "API calls for 20 look-ups" 20 "$($CHECK count "$mark" api list_actions)"
+mark=$($CHECK mark)
+play forks_second forks.yml -f 5 -i inventory.forks
+expect_eq "login-host requests for a second play within the token's lifetime" 0 "$($CHECK count "$mark" login)"
+[ "$(find "$XDG_CACHE_HOME/defender.endpoint/tokens" -name '*.json' | wc -l)" = 1 ] || { echo "FAIL: expected one cached token"; exit 1; }
+expect_eq "token cache file mode" 600 "$(stat -c %a "$(find "$XDG_CACHE_HOME/defender.endpoint/tokens" -name '*.json')")"
+expect_eq "token cache folder mode" 700 "$(stat -c %a "$XDG_CACHE_HOME/defender.endpoint/tokens")"
+
+echo "== a cache folder others can write to is refused"
+chmod 777 "$XDG_CACHE_HOME/defender.endpoint/tokens"
+mark=$($CHECK mark)
+play_fails cache_refused lookup.yml
+expect_in "refusal names the folder and the fix" "is writable by other users" "$LOGS/cache_refused.log"
+expect_eq "requests with a refused cache" 0 "$(( $($CHECK count "$mark" api) + $($CHECK count "$mark" login) ))"
+chmod 700 "$XDG_CACHE_HOME/defender.endpoint/tokens"
+
+echo "== a wrong client secret"
+fresh_cache wrong
+MDE_CLIENT_SECRET=$($CHECK wrong-secret)
+export MDE_CLIENT_SECRET
+mark=$($CHECK mark)
+play_fails wrong_secret lookup.yml
+expect_in "says the credentials were rejected" "rejected the credentials" "$LOGS/wrong_secret.log"
+expect_in "names the option to fix" "client_secret (MDE_CLIENT_SECRET)" "$LOGS/wrong_secret.log"
+expect_in "carries Entra ID's code" "AADSTS7000215" "$LOGS/wrong_secret.log"
+expect_eq "API calls with a wrong secret" 0 "$($CHECK count "$mark" api)"
+[ ! -e "$XDG_CACHE_HOME/defender.endpoint/tokens" ] || [ -z "$(ls -A "$XDG_CACHE_HOME/defender.endpoint/tokens" | grep json || true)" ] \
+    || { echo "FAIL: a token was cached for a wrong secret"; exit 1; }
+eval "$($CHECK env default)"
+
+echo "== client certificate: PEM, encrypted PEM, PKCS#12"
+CERT_PEM=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["mde_cert_path"])' "$CONFIG")
+CERT_ENC=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["mde_cert_encrypted_path"])' "$CONFIG")
+CERT_PFX=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["mde_cert_pfx_path"])' "$CONFIG")
+CERT_PW=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["mde_cert_password"])' "$CONFIG")
+for kind in pem encrypted pfx; do
+    clear_mde_env
+    eval "$($CHECK env cert)"
+    case $kind in
+        pem) export MDE_CLIENT_CERTIFICATE_PATH="$CERT_PEM" ;;
+        encrypted) export MDE_CLIENT_CERTIFICATE_PATH="$CERT_ENC" MDE_CLIENT_CERTIFICATE_PASSWORD="$CERT_PW" ;;
+        pfx) export MDE_CLIENT_CERTIFICATE_PATH="$CERT_PFX" MDE_CLIENT_CERTIFICATE_PASSWORD="$CERT_PW" ;;
+    esac
+    fresh_cache "cert-$kind"
+    mark=$($CHECK mark)
+    play "cert_$kind" lookup.yml
+    expect_eq "token requests with a $kind certificate" 1 "$($CHECK count "$mark" login token)"
+done
+export MDE_CLIENT_CERTIFICATE_PASSWORD="not-the-password"
+for path in "$CERT_ENC" "$CERT_PFX"; do
+    export MDE_CLIENT_CERTIFICATE_PATH="$path"
+    mark=$($CHECK mark)
+    play_fails cert_wrong_password lookup.yml
+    expect_in "a wrong password for $(basename "$path") names the option" "client_certificate_password" "$LOGS/cert_wrong_password.log"
+    expect_eq "requests with a wrong certificate password" 0 "$(( $($CHECK count "$mark" api) + $($CHECK count "$mark" login) ))"
+done
+
+echo "== a ready access token: no login host at all"
+clear_mde_env
+eval "$($CHECK env default)"
+TOKEN=$($CHECK token)
+clear_mde_env
+export MDE_ACCESS_TOKEN="$TOKEN"
+unset TOKEN
+fresh_cache token
+mark=$($CHECK mark)
+play access_token lookup.yml
+expect_eq "login-host requests with access_token" 0 "$($CHECK count "$mark" login)"
+expect_eq "API calls with access_token" 1 "$($CHECK count "$mark" api)"
+clear_mde_env
+
+echo "== no secret and no token in any output"
+$CHECK scan "$LOGS"/*.log
+# files other than the token cache: the rate budget state must not hold secrets either
+find "$OUTPUT_DIR"/xdg-* -type f ! -path '*/tokens/*' -print0 | xargs -0 -r $CHECK scan
