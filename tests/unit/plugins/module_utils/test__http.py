@@ -32,8 +32,8 @@ def new_client(tmp_path, clock, script=(), tokens=None, **overrides):
 
 
 def refused():
-    return requests.exceptions.ConnectionError(MaxRetryError(None, '/api', NewConnectionError(None, 'Failed to establish a new connection: '
-                                                                                                   '[Errno 111] Connection refused')))
+    reason = NewConnectionError(None, 'Failed to establish a new connection: [Errno 111] Connection refused')
+    return requests.exceptions.ConnectionError(MaxRetryError(None, '/api', reason))
 
 
 def budget_state(tmp_path, api, tenant='tenant-a', client='client-a'):
