@@ -132,8 +132,8 @@ notes:
   - Each connection option is resolved on its own, from the task option, then its environment variables, then its default.
     Then the first present of O(access_token), O(client_certificate_path) and O(client_secret) is used.
   - Set connection options once per play with C(module_defaults) and the action group C(group/defender.endpoint.mde).
-  - The modules talk to the API from where they run; run them on the controller (C(delegate_to: localhost) or C(connection: local)).
-    Environment variables, the token cache and the rate budget are those of the user and host that run the module.
+  - "The modules talk to the API from where they run; run them on the controller (C(delegate_to: localhost) or C(connection: local)).
+    Environment variables, the token cache and the rate budget are those of the user and host that run the module."
   - Tokens are cached until shortly before they expire in a folder of the user's cache directory
     (E(XDG_CACHE_HOME) or C(~/.cache), then C(defender.endpoint/tokens)), owner-only (0600 files in a 0700 folder); the module refuses
     a cache folder that other users can write to. With a fresh cached token no login host is contacted.

@@ -139,8 +139,8 @@ class Settings:
         if not self.client_id:
             missing.append('client_id (MDE_CLIENT_ID or AZURE_CLIENT_ID)')
         if missing:
-            raise config_error('Missing %s: needed with %s.' % (' and '.join(missing), 'client_certificate_path' if self.credential_kind == 'certificate'
-                                                                 else 'client_secret'))
+            used = 'client_certificate_path' if self.credential_kind == 'certificate' else 'client_secret'
+            raise config_error('Missing %s: needed with %s.' % (' and '.join(missing), used))
         if self.credential_kind == 'certificate':
             self.credential, self.credential_fingerprint = load_certificate(p['client_certificate_path'], p['client_certificate_password'])
         else:

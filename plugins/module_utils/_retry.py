@@ -16,6 +16,7 @@ the same client so that one policy governs every request the collection sends.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import math
 import random
 from email.utils import parsedate_tz, mktime_tz
 
@@ -37,7 +38,7 @@ def parse_retry_after(value, now):
     except ValueError:
         seconds = None
     if seconds is not None:
-        if seconds != seconds or seconds < 0:  # NaN or negative
+        if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
             return None
         return seconds
     parsed = parsedate_tz(value)
