@@ -68,7 +68,25 @@ def private_dir(*parts):
             if exc.errno != errno.EEXIST:
                 raise config_error('Cannot create cache folder %s: %s' % (path, exc.strerror))
         _check_private_dir(path)
+    _remove_stale_temp_files(path)
     return path
+
+
+def _remove_stale_temp_files(folder, age=3600.0):
+    """Temp files of writers killed mid-write (the rename never happened) are dropped after an hour."""
+    now = time.time()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith('.tmp-'):
+            path = os.path.join(folder, name)
+            try:
+                if now - os.lstat(path).st_mtime > age:
+                    os.unlink(path)
+            except OSError:
+                pass
 
 
 def read_json(path):

@@ -25,7 +25,7 @@ import time
 import traceback
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.plugins.module_utils._retry import RetryableError, parse_retry_after, retry_loop
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import RetryableError, backoff_delay, parse_retry_after, retry_loop
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
 
 try:
@@ -139,6 +139,11 @@ def _snippet(text, limit=200):
     return text[:limit] + ('...' if len(text) > limit else '')
 
 
+def join_sentences(msg, extra):
+    """Append a sentence to a message that may or may not end with a full stop."""
+    return '%s. %s' % (msg.rstrip().rstrip('.'), extra)
+
+
 def api_error(method, path, response, hint=None):
     """The MDE error envelope {"error": {"code", "message", "target"}} as an MdeError."""
     status = response.status_code
@@ -158,11 +163,11 @@ def api_error(method, path, response, hint=None):
         msg = 'MDE API %s %s failed with HTTP %d and an answer that is not the API\'s JSON (%s): "%s". A proxy or gateway ' \
               'may stand in the way; check api_url and the network path.' % (method, path, status, content_type, _snippet(response.text))
     if status == 403:
-        msg += ('. The app registration lacks a permission this call needs: add the WindowsDefenderATP application permission '
-                'named above and grant admin consent (Entra ID > App registrations > API permissions); the token picks it up '
-                'once it is renewed.')
+        msg = join_sentences(msg, 'The app registration lacks a permission this call needs: add the WindowsDefenderATP application '
+                                  'permission named above and grant admin consent (Entra ID > App registrations > API permissions); '
+                                  'the token picks it up once it is renewed.')
     if hint:
-        msg += '. ' + hint
+        msg = join_sentences(msg, hint)
     if target:
         msg += ' (correlation id %s)' % target
     return MdeError(msg, kind='api', status=status, error_code=code, error_message=message,
@@ -242,15 +247,11 @@ class MdeClient:
                 if err is None:
                     raise
                 raise err
-            return self._handle(method, path or urlsplit(url).path, response, retry_safe, not_found_hint)
+            return self._handle(method, path or urlsplit(url).path, api, response, retry_safe, not_found_hint)
 
-        def on_wait(delay, err):
-            if err.status == 429:
-                self._budget(api).pause(delay)
+        return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep)
 
-        return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep, on_wait)
-
-    def _handle(self, method, path, response, retry_safe, not_found_hint):
+    def _handle(self, method, path, api, response, retry_safe, not_found_hint):
         status = response.status_code
         if 200 <= status < 300:
             if not response.content:
@@ -264,13 +265,16 @@ class MdeClient:
         if status == 401:
             err = api_error(method, path, response)
             if self.tokens.can_refresh:
-                err.msg += ('. The API refused a freshly issued token: the app registration needs WindowsDefenderATP application '
-                            'permissions with admin consent, and scope must match the API (scope=%s).' % self.settings.scope)
+                err.msg = join_sentences(err.msg, 'The API refused a freshly issued token: the app registration needs WindowsDefenderATP '
+                                                  'application permissions with admin consent, and scope must match the API (scope=%s).'
+                                         % self.settings.scope)
                 err.args = (err.msg,)
                 raise err
             self.tokens.refresh(None)
         if status == 429:
-            delay = parse_retry_after(response.headers.get('Retry-After'), time.time())
+            delay = parse_retry_after(response.headers.get('Retry-After'), self.clock())
+            # Every process using this budget waits too, whether or not this one retries.
+            self._budget(api).pause(delay if delay is not None else backoff_delay(0))
             raise RetryableError(api_error(method, path, response, 'The API is throttling this app'), delay)
         err = api_error(method, path, response, not_found_hint if status == 404 else None)
         if status in RETRY_STATUSES and retry_safe:

@@ -78,7 +78,10 @@ def parse_timestamp(value, option):
     if zone and zone.upper() != 'Z':
         sign = 1 if zone[0] == '+' else -1
         digits = zone[1:].replace(':', '')
-        when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        try:
+            when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        except OverflowError:
+            raise config_error('%s is out of range once converted to UTC: %s.' % (option, value))
     return when.strftime('%Y-%m-%dT%H:%M:%SZ')
 
 

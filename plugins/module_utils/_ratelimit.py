@@ -113,12 +113,13 @@ class RateBudget:
                     _files.write_json_atomic(self.path, state)
                     self.waited += waited
                     return waited
-            wait = max(wait, 0.0) + 0.005
+            wait = max(wait, 0.0)
             if wait > self.max_wait:
                 raise MdeError(
                     'The rate budget for the %s API is used up: %s. The next call may be made in %.0f s, more than '
                     'max_wait=%s s. Run again later, use fewer forks, or raise max_wait.' % (self.api, why, wait, self.max_wait),
                     kind='timeout')
+            wait += 0.005  # land just past the window edge
             self.sleep(wait)
             waited += wait
 
