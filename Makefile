@@ -16,13 +16,13 @@ DEMO_EMU_DIR := .emulator/demo
 TEST_TIME_SCALE ?= 60
 PY_TEST_VERSION ?= 3.11
 
-.PHONY: help venv collection-link demo test units emulator-tests sanity integration bench emulator-start emulator-stop clean
+.PHONY: help venv collection-link demo test lint units emulator-tests sanity integration bench emulator-start emulator-stop clean
 
 help:
 	@echo "make demo   - run the demo against the emulator (sets everything up)"
 	@echo "make test   - every test CI runs: unit, emulator, sanity, integration"
 	@echo "make bench  - API and login calls per task/play, from the emulator's request log"
-	@echo "make units | emulator-tests | sanity | integration - one part of the tests"
+	@echo "make lint | units | emulator-tests | sanity | integration - one part of the tests"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt tests/emulator/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,12 @@ demo: venv collection-link
 	@bash demo/run_demo.sh "$(VENV)" "$(DEMO_EMU_DIR)" "$(COLLECTIONS)"
 
 # ---- tests -------------------------------------------------------------------------------
-test: venv units emulator-tests sanity integration
+test: venv lint units emulator-tests sanity integration
 	@echo "make test: all parts passed"
+
+lint: venv collection-link
+	$(VENV)/bin/antsibull-changelog lint
+	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(VENV)/bin/ansible-lint --offline --profile production
 
 units: venv
 	$(ANSIBLE_TEST) units --python $(PY_TEST_VERSION) --requirements
