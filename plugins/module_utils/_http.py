@@ -19,13 +19,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import hashlib
 import json
+import os
 import re
 import time
 import traceback
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.plugins.module_utils._retry import RetryableError, backoff_delay, parse_retry_after, retry_loop
+from ansible_collections.defender.endpoint.plugins.module_utils import _files
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
 
 try:
@@ -52,18 +55,28 @@ PAGE_SIZE = 10000  # the documented maximum $top
 MAX_PAGES = 1000
 
 
+DISCOVERY_SUFFIX = '/v2.0/.well-known/openid-configuration'
+DISCOVERY_TTL = 24 * 3600.0  # as msal's own http cache keeps it
+
+
 class MdeSession(_Session):
     """A requests session that applies ``verify`` and ``timeout`` to every request.
 
     requests lets REQUESTS_CA_BUNDLE win over ``Session.verify``; passing ``verify`` on each
     request is the only way to make ``ca_path`` / ``validate_certs`` hold. msal gets this
     session as its ``http_client``, so login and API calls share the same TLS settings.
+
+    With ``discovery_folder``, the tenant's OpenID configuration (msal's discovery GET before
+    each token request) is kept on disk for a day, keyed by URL and TLS settings, so a token
+    refresh costs one request to the login host instead of two.
     """
 
-    def __init__(self, verify, timeout):
+    def __init__(self, verify, timeout, discovery_folder=None, clock=time.time):
         super(MdeSession, self).__init__()
         self._verify = verify
         self._timeout = timeout
+        self._discovery_folder = discovery_folder
+        self._clock = clock
         self.last_response = None
         self.headers['User-Agent'] = USER_AGENT
 
@@ -71,8 +84,41 @@ class MdeSession(_Session):
         kwargs['verify'] = self._verify
         if kwargs.get('timeout') is None:
             kwargs['timeout'] = self._timeout
+        cache_path = self._discovery_path(method, url, kwargs)
+        if cache_path is not None:
+            cached = self._cached_discovery(cache_path, url)
+            if cached is not None:
+                return cached
         response = super(MdeSession, self).request(method, url, *args, **kwargs)
         self.last_response = response
+        if cache_path is not None and response.status_code == 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and body.get('token_endpoint'):
+                _files.write_json_atomic(cache_path, {'fetched_at': self._clock(), 'body': body})
+        return response
+
+    def _discovery_path(self, method, url, kwargs):
+        if self._discovery_folder is None or method.upper() != 'GET' or not url.endswith(DISCOVERY_SUFFIX) or kwargs.get('params'):
+            return None
+        raw = json.dumps([url, self._verify if isinstance(self._verify, (bool, str)) else True])
+        return os.path.join(self._discovery_folder, hashlib.sha256(raw.encode('utf-8')).hexdigest() + '.json')
+
+    def _cached_discovery(self, path, url):
+        entry = _files.read_json(path)
+        if not isinstance(entry, dict) or not isinstance(entry.get('body'), dict):
+            return None
+        age = self._clock() - entry.get('fetched_at', 0)
+        if not 0 <= age < DISCOVERY_TTL:
+            return None
+        response = requests.Response()
+        response.status_code = 200
+        response.url = url
+        response.headers['Content-Type'] = 'application/json'
+        response._content = json.dumps(entry['body']).encode('utf-8')  # pylint: disable=protected-access
+        response.encoding = 'utf-8'
         return response
 
     def retry_after(self):

@@ -20,6 +20,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.plugins.module_utils._connection import CONNECTION_ARGSPEC, Settings
 from ansible_collections.defender.endpoint.plugins.module_utils import _auth
+from ansible_collections.defender.endpoint.plugins.module_utils import _files
 from ansible_collections.defender.endpoint.plugins.module_utils import _http
 
 
@@ -47,10 +48,11 @@ class MdeModule(AnsibleModule):
     @property
     def client(self):
         if self._client is None:
-            session = _http.MdeSession(self.settings.verify, self.settings.timeout)
             if self.settings.credential_kind == 'access_token':
+                session = _http.MdeSession(self.settings.verify, self.settings.timeout)
                 tokens = _auth.StaticTokenProvider(self.settings.access_token)
             else:
+                session = _http.MdeSession(self.settings.verify, self.settings.timeout, discovery_folder=_files.private_dir('discovery'))
                 tokens = _auth.ClientCredentialProvider(self.settings, session, time.sleep, secret_sink=self.no_log_values.add)
             self._client = _http.MdeClient(self.settings, session, tokens)
         return self._client

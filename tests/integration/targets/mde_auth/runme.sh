@@ -62,6 +62,10 @@ expect_eq "login-host requests for a second play within the token's lifetime" 0 
 [ "$(find "$XDG_CACHE_HOME/defender.endpoint/tokens" -name '*.json' | wc -l)" = 1 ] || { echo "FAIL: expected one cached token"; exit 1; }
 expect_eq "token cache file mode" 600 "$(stat -c %a "$(find "$XDG_CACHE_HOME/defender.endpoint/tokens" -name '*.json')")"
 expect_eq "token cache folder mode" 700 "$(stat -c %a "$XDG_CACHE_HOME/defender.endpoint/tokens")"
+rm -rf "$XDG_CACHE_HOME/defender.endpoint/tokens"
+mark=$(check mark)
+play forks_third forks.yml -f 5 -i inventory.forks
+expect_eq "login-host requests for a play whose token is gone (the tenant's OpenID configuration stays cached)" 1 "$(check count "$mark" login)"
 
 echo "== a cache folder others can write to is refused"
 chmod 777 "$XDG_CACHE_HOME/defender.endpoint/tokens"
