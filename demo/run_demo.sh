@@ -33,6 +33,6 @@ echo "=== Second run: nothing is left to cancel, every task is ok (changed=0)"
 "$PLAYBOOK" demo/demo.yml
 echo
 echo "=== What the emulator saw during the first run"
-"$PY" tests/utils/emulator_env.py summary --workdir "$WORKDIR" --since "$seq0" | sed 's/^/  /'
+"$PY" tests/utils/emulator_env.py summary --workdir "$WORKDIR" --since "$seq0" --until "$seq1" | sed 's/^/  /'
 echo "=== ... and during the second run (the token came from the cache: no login calls)"
 "$PY" tests/utils/emulator_env.py summary --workdir "$WORKDIR" --since "$seq1" | sed 's/^/  /'

@@ -70,8 +70,10 @@ def fetch(settings, path):
         return json.loads(response.read().decode('utf-8'))
 
 
-def summary(settings, since):
+def summary(settings, since, until=None):
     log = fetch(settings, '/control/requests?since=%d' % since)['requests']
+    if until is not None:
+        log = [r for r in log if r['seq'] <= until]
     counts = collections.Counter((r['host'], r.get('api') or '?', r['method'], r.get('status')) for r in log)
     print('%-8s %-22s %-6s %-6s %s' % ('host', 'operation', 'method', 'status', 'count'))
     for (host, api, method, status), count in sorted(counts.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
@@ -85,6 +87,7 @@ def main(argv=None):
     parser.add_argument('--workdir', required=True)
     parser.add_argument('--out', default=os.path.join(REPO_ROOT, 'tests', 'integration', 'integration_config.yml'))
     parser.add_argument('--since', type=int, default=0)
+    parser.add_argument('--until', type=int, default=None, help='last request number to include (summary)')
     args = parser.parse_args(argv)
     settings = load(args.workdir)
     if args.command == 'integration-config':
@@ -101,7 +104,7 @@ def main(argv=None):
     elif args.command == 'last-seq':
         print(fetch(settings, '/control/requests?since=0')['last_seq'])
     else:
-        summary(settings, args.since)
+        summary(settings, args.since, args.until)
     return 0
 
 
