@@ -11,7 +11,7 @@ EMU := $(VPY) tests/emulator/run_emulator.py
 EMU_ENV := $(VPY) tests/utils/emulator_env.py
 # ansible-playbook runs from the checkout through this collections path (a link to the checkout)
 COLLECTIONS := $(CURDIR)/.cache/collections
-TEST_EMU_DIR := .emulator/test
+TEST_EMU_DIR ?= .emulator/test
 DEMO_EMU_DIR := .emulator/demo
 TEST_TIME_SCALE ?= 60
 PY_TEST_VERSION ?= 3.11
@@ -41,8 +41,13 @@ demo: venv collection-link
 	@bash demo/run_demo.sh "$(VENV)" "$(DEMO_EMU_DIR)" "$(COLLECTIONS)"
 
 # ---- tests -------------------------------------------------------------------------------
-test: venv lint units emulator-tests sanity integration
-	@echo "make test: all parts passed"
+# Parts of `make test`; files in mk/ add their own (TEST_PARTS += ...).
+TEST_PARTS := lint units emulator-tests sanity integration
+-include mk/*.mk
+
+test: venv
+	@for part in $(TEST_PARTS); do echo "=== make $$part"; $(MAKE) --no-print-directory $$part || exit 1; done
+	@echo "make test: all parts passed ($(TEST_PARTS))"
 
 lint: venv collection-link
 	$(VENV)/bin/antsibull-changelog lint

@@ -252,12 +252,17 @@ def sync_tree(tree: str) -> int:
     """Mirror the repository into the scratch tree, keeping the tree's tests/output; return how many files were copied."""
     files = repo_files()
     extra = os.path.join('tests', 'integration', 'integration_config.yml')  # git-ignored, written by the emulator
-    if os.path.isfile(os.path.join(REPO_ROOT, extra)) and extra not in files:
+    # MDE_INTEGRATION_CONFIG points at another emulator's config, so that parallel runs (each with its own
+    # emulator and --scratch tree) do not share tests/integration/integration_config.yml.
+    config_src = os.environ.get('MDE_INTEGRATION_CONFIG') or os.path.join(REPO_ROOT, extra)
+    if os.path.isfile(config_src) and extra not in files:
         files.append(extra)
     prune_tree(tree, set(files))
     copied = 0
     for rel in files:
         src, dst = os.path.join(REPO_ROOT, rel), os.path.join(tree, rel)
+        if rel == extra:
+            src = config_src
         if same_file(src, dst):
             continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
