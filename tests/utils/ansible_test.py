@@ -91,6 +91,9 @@ def parse_args(argv: t.List[str]) -> argparse.Namespace:
                         help='interpreter for the --core virtualenv, e.g. python3.12 (default: the one running this script)')
     parser.add_argument('--scratch', metavar='DIR',
                         help=f'scratch folder (default: ${{TMPDIR:-/tmp}}/{SCRATCH_NAME}/<hash of repo path>)')
+    parser.add_argument('--results', metavar='DIR',
+                        help='where tests/output results are taken from and copied back to (default: <repo>/tests/output); '
+                             'parallel runs each pass their own')
     parser.add_argument('ansible_test_args', nargs=argparse.REMAINDER, metavar='ANSIBLE_TEST_ARGS',
                         help='ansible-test command and its arguments')
     args = parser.parse_args(argv)
@@ -159,14 +162,43 @@ def installed_core(venv: str) -> t.Optional[t.Dict[str, str]]:
     return {'core': core, 'python': python_version, 'ansible_test_dir': ansible_test_dir}
 
 
+def requirements_stamp(venv: str) -> t.Tuple[str, str]:
+    """Return the stamp file that records which requirements.txt a core virtualenv holds, and that file's digest."""
+    with open(os.path.join(REPO_ROOT, 'requirements.txt'), 'rb') as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    return os.path.join(venv, '.requirements.sha256'), digest
+
+
+def ensure_requirements(venv: str) -> None:
+    """Install the collection's requirements.txt (requests, msal, cryptography) into a core virtualenv.
+
+    ``ansible-test integration --local`` runs the modules with the virtualenv's Python, so
+    that Python needs what the modules import. Skipped when the stamp says this very
+    requirements.txt is already installed.
+    """
+    stamp, digest = requirements_stamp(venv)
+    with contextlib.suppress(OSError):
+        with open(stamp, encoding='utf-8') as handle:
+            if handle.read().strip() == digest:
+                return
+    cmd = [venv_python(venv), '-m', 'pip', 'install', '--quiet', '--disable-pip-version-check',
+           '-r', os.path.join(REPO_ROOT, 'requirements.txt')]
+    log('running: ' + ' '.join(cmd))
+    if subprocess.run(cmd, check=False).returncode:
+        fail(f'could not install {os.path.join(REPO_ROOT, "requirements.txt")} into {venv}')
+    write_if_changed(stamp, digest + '\n')
+
+
 def ensure_core_venv(core: str, python_bin: t.Optional[str]) -> str:
-    """Create (or reuse) <repo>/.venv-core-X.Y holding the newest ansible-core X.Y.* pip offers for the interpreter."""
+    """Create (or reuse) <repo>/.venv-core-X.Y holding the newest ansible-core X.Y.* pip offers for the interpreter,
+    plus the collection's requirements.txt."""
     venv = os.path.join(REPO_ROOT, f'.venv-core-{core}')
     python = resolve_python(python_bin) if python_bin else sys.executable
     wanted_python = run_output([python, '-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'])
     info = installed_core(venv)
     if info and info['core'].startswith(core + '.') and (not python_bin or info['python'] == wanted_python):
         log(f'reusing {venv} (ansible-core {info["core"]}, Python {info["python"]})')
+        ensure_requirements(venv)
         return venv
     if os.path.exists(venv):
         held = f'ansible-core {info["core"]} on Python {info["python"]}' if info else 'no usable ansible-core'
@@ -180,6 +212,7 @@ def ensure_core_venv(core: str, python_bin: t.Optional[str]) -> str:
         shutil.rmtree(venv, ignore_errors=True)
         fail(f'could not install ansible-core {core}.* for Python {wanted_python} '
              '(ansible-core 2.20+ needs Python >= 3.12: try --python-bin python3.12)')
+    ensure_requirements(venv)
     return venv
 
 
@@ -397,14 +430,16 @@ def select_venv(args: argparse.Namespace) -> t.Tuple[str, t.Dict[str, str]]:
     return venv, info
 
 
-def run_ansible_test(venv: str, info: t.Dict[str, str], root: str, ansible_test_args: t.List[str]) -> int:
+def run_ansible_test(venv: str, info: t.Dict[str, str], root: str, ansible_test_args: t.List[str],
+                     results: t.Optional[str] = None) -> int:
     """Refresh the scratch tree and home under root, run ansible-test there and copy its results back."""
     collections = os.path.join(root, 'collections')
     tree = os.path.join(collections, 'ansible_collections', *collection_name())
     home = os.path.join(root, 'home')
     os.makedirs(tree, exist_ok=True)
     os.makedirs(home, exist_ok=True)
-    repo_output, tree_output = os.path.join(REPO_ROOT, 'tests', 'output'), os.path.join(tree, 'tests', 'output')
+    repo_output = os.path.abspath(results) if results else os.path.join(REPO_ROOT, 'tests', 'output')
+    tree_output = os.path.join(tree, 'tests', 'output')
 
     started = time.monotonic()
     copied = sync_tree(tree)
@@ -436,7 +471,7 @@ def main(argv: t.List[str]) -> int:
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, '.lock'), 'w', encoding='utf-8') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one run per scratch tree at a time
-        return run_ansible_test(venv, info, root, args.ansible_test_args)
+        return run_ansible_test(venv, info, root, args.ansible_test_args, args.results)
 
 
 if __name__ == '__main__':
