@@ -19,6 +19,7 @@ __metaclass__ = type
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import stat
@@ -124,6 +125,43 @@ def write_json_atomic(path, data):
         except OSError:
             pass
         raise
+
+
+def write_stream_atomic(path, chunks, mode=0o600):
+    """Write byte chunks to a temp file beside ``path``, fsync, rename; returns (sha256 hex, size).
+
+    ``path`` appears only when complete; a failed download leaves no partial file.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, 'wb') as handle:
+            for chunk in chunks:
+                if chunk:
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return digest.hexdigest(), size
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(65536), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager

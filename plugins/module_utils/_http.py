@@ -220,6 +220,12 @@ def api_error(method, path, response, hint=None):
                     correlation_id=target if isinstance(target, str) else None, maybe_sent=status >= 500)
 
 
+def _no_auth(request):
+    """requests auth hook for storage hosts: whatever the environment (netrc) says, send no Authorization."""
+    request.headers.pop('Authorization', None)
+    return request
+
+
 def _token_identity(token):
     """(tenant, app) from a JWT's claims without verifying it: only to key the rate budget."""
     try:
@@ -326,6 +332,36 @@ class MdeClient:
         if status in RETRY_STATUSES and retry_safe:
             raise RetryableError(err)
         raise err
+
+    def download(self, url, dest):
+        """Fetch a pre-signed download link into ``dest`` atomically; returns (sha256 hex, size).
+
+        The link is on a storage host: no bearer token is sent (it must never reach another
+        host), TLS is verified with the same settings, and the file appears only when complete.
+        """
+        parts = urlsplit(url)
+        if parts.scheme != 'https' or not parts.hostname:
+            raise MdeError('The API returned a download link that is not https (%s://%s); refusing to fetch it.'
+                           % (parts.scheme, parts.hostname), kind='api')
+        peer = 'the download host %s' % _peer(url)
+
+        def attempt(dummy_retry):
+            try:
+                response = self.session.request('GET', url, stream=True, auth=_no_auth)
+                if response.status_code != 200:
+                    err = MdeError('%s answered HTTP %d: "%s". The link may have expired; running the task again fetches a new one.'
+                                   % (peer, response.status_code, _snippet(response.text)), kind='api', status=response.status_code)
+                    if response.status_code in RETRY_STATUSES:
+                        raise RetryableError(err)
+                    raise err
+                return _files.write_stream_atomic(dest, response.iter_content(chunk_size=65536))
+            except Exception as exc:  # pylint: disable=broad-except
+                err = transport_error(exc, peer, self.settings, retry_safe=True)
+                if err is None:
+                    raise
+                raise err
+
+        return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep)
 
     def get(self, path, api, params=None, not_found_hint=None):
         return self.request('GET', path, api, params=params, not_found_hint=not_found_hint)[1]

@@ -1,0 +1,299 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# FOR INTERNAL COLLECTION USE ONLY
+# The interfaces in this file are meant for use within the defender.endpoint collection
+# and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
+
+"""Launching machine actions without ever launching twice.
+
+Before a launch, the machine's non-final actions of that type are looked up on the server: one
+with the same parameters is returned (not changed), one with other parameters is a clear error
+(MDE runs one action of a kind at a time). The launching POST is never retried blindly: after a
+timeout or a broken connection, the action it may have created is looked for (same type, same
+comment, created no earlier than a few minutes before the request) before deciding. A 400 such
+as ActiveRequestAlreadyExists, or a 201 returning an action that already existed, is not a change.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import time
+from datetime import datetime
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
+from ansible_collections.defender.endpoint.plugins.module_utils._http import join_sentences
+from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
+from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
+from ansible_collections.defender.endpoint.plugins.module_utils._machine import Machines, check_computer_dns_name
+
+# How far back a lost launch may have been created, for clock skew between controller and service.
+CLOCK_SKEW = 300.0
+ACTIVE_STATUSES = ['Pending', 'InProgress', 'Succeeded']
+
+LAUNCH_ARGSPEC = dict(
+    machine_id=dict(type='str'),
+    computer_dns_name=dict(type='str'),
+    comment=dict(type='str', required=True),
+    wait=dict(type='bool', default=False),
+    wait_timeout=dict(type='int', default=600),
+)
+
+
+class LaunchSpec:
+    """One kind of launch: action type, URL verb, rate-limit API name, body (without Comment) and parameter match."""
+
+    def __init__(self, action_type, verb, api, body=None, same=None, describe=None, exclusive=True):
+        self.exclusive = exclusive  # MDE runs one action of this type per machine at a time
+        self.action_type = action_type
+        self.verb = verb
+        self.api = api
+        self.body = body or {}
+        self.same = same or (lambda action: True)
+        self.describe = describe or action_type
+
+
+def _newest_first(actions):
+    return sorted(actions, key=lambda a: a.get('creationDateTimeUtc') or '', reverse=True)
+
+
+def _iso(epoch):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
+
+
+def _running_other(action):
+    return '%s action %s (%s, created %s, comment "%s")' % (action.get('type'), action.get('id'), action.get('status'),
+                                                            action.get('creationDateTimeUtc'), action.get('requestorComment'))
+
+
+class Launcher:
+
+    def __init__(self, client, clock=time.time):
+        self.client = client
+        self.clock = clock
+        self.actions = ma.MachineActions(client)
+
+    def running(self, machine_id, action_type):
+        """Non-final actions of a type on a machine, newest first."""
+        found = self.actions.list(ma.build_filter(machine_id=machine_id, types=[action_type], statuses=ma.NON_FINAL_STATUSES))
+        return _newest_first([a for a in found if not ma.is_final(a.get('status'))])
+
+    def newest_active(self, machine_id, types):
+        """The newest action of these types that is Pending, InProgress or Succeeded (the state rule of design.md)."""
+        found = self.actions.list(ma.build_filter(machine_id=machine_id, types=types, statuses=ACTIVE_STATUSES))
+        found = [a for a in found if (a.get('status') or '').lower() in ('pending', 'inprogress', 'succeeded')]
+        found = _newest_first(found)
+        return found[0] if found else None
+
+    def launch(self, machine_id, spec, comment, check_mode):
+        """Returns (action or None in check mode, changed)."""
+        existing = self.running(machine_id, spec.action_type)
+        same = [a for a in existing if spec.same(a)]
+        if same:
+            return same[0], False
+        if existing and spec.exclusive:
+            raise self._busy(existing[0], spec)
+        if check_mode:
+            return None, True
+        known = set(a.get('id') for a in existing)
+        started = self.clock()
+        body = dict(spec.body)
+        body['Comment'] = comment
+        try:
+            dummy, action = self.client.request('POST', '/api/machines/%s/%s' % (machine_id, spec.verb), spec.api, body=body,
+                                                retry_safe=False)
+        except MdeError as err:
+            if err.status == 400:
+                # ActiveRequestAlreadyExists ("Action is already in progress"), or a collection already running:
+                # whatever the code, the server is the judge of what runs.
+                again = self.running(machine_id, spec.action_type)
+                same = [a for a in again if spec.same(a)]
+                if same:
+                    return same[0], False
+                others = [a for a in again if a.get('id') not in known]
+                if others or (again and spec.exclusive):
+                    raise self._busy((others or again)[0], spec)
+                raise
+            if err.maybe_sent:
+                return self._recover(machine_id, spec, comment, started, err), True
+            raise
+        if not isinstance(action, dict) or not action.get('id'):
+            return self._recover(machine_id, spec, comment, started,
+                                 MdeError('The API accepted the %s request but returned no action.' % spec.describe)), True
+        if action['id'] in known:
+            return action, False
+        created = _parse_epoch(action.get('creationDateTimeUtc'))
+        if created is not None and created < started - CLOCK_SKEW:
+            return action, False  # the API handed back an action that existed before this request
+        return action, True
+
+    def _busy(self, action, spec):
+        return MdeError('A %s is still running on the machine with other parameters: %s. MDE runs one action of a kind at a '
+                        'time: wait for it to finish, or cancel it with defender.endpoint.mde_machine_action_cancel, then run '
+                        'this task again.' % (spec.action_type, _running_other(action)), kind='api',
+                        details={'machine_action': ma.to_result(action)})
+
+    def _recover(self, machine_id, spec, comment, started, err):
+        """After a launch whose answer was lost: find the action it created, or fail saying nothing was launched."""
+        odata_filter = ma.build_filter(machine_id=machine_id, types=[spec.action_type], created_after=_iso(started - CLOCK_SKEW))
+        try:
+            found = self.actions.list(odata_filter)
+        except MdeError as lookup_err:
+            raise MdeError(join_sentences(err.msg, 'Whether the %s was launched could not be checked either (%s). Look it up with '
+                                                   'defender.endpoint.mde_machine_action_info before running this task again.'
+                                          % (spec.describe, lookup_err.msg)), kind='transport', status=err.status)
+        ours = _newest_first([a for a in found if a.get('requestorComment') == comment and spec.same(a)])
+        if ours:
+            return ours[0]
+        raise MdeError(join_sentences(err.msg, 'No %s action with this comment appeared on the machine, so it was not launched; '
+                                               'running the task again is safe.' % spec.action_type),
+                       kind=err.kind, status=err.status, error_code=err.error_code, error_message=err.error_message,
+                       correlation_id=err.correlation_id)
+
+
+def _parse_epoch(value):
+    if not value:
+        return None
+    try:
+        text = value.rstrip('Zz')
+        if '.' in text:
+            head, frac = text.split('.', 1)
+            text = '%s.%s' % (head, frac[:6])
+            when = datetime.strptime(text, '%Y-%m-%dT%H:%M:%S.%f')
+        else:
+            when = datetime.strptime(text, '%Y-%m-%dT%H:%M:%S')
+    except ValueError:
+        return None
+    return (when - datetime(1970, 1, 1)).total_seconds()
+
+
+def launch_module(argument_spec=None, **kwargs):
+    """An MdeModule with the options every launching module shares."""
+    spec = dict(LAUNCH_ARGSPEC)
+    spec.update(argument_spec or {})
+    kwargs.setdefault('mutually_exclusive', []).append(('machine_id', 'computer_dns_name'))
+    kwargs.setdefault('required_one_of', []).append(('machine_id', 'computer_dns_name'))
+    kwargs.setdefault('supports_check_mode', True)
+    return MdeModule(argument_spec=spec, **kwargs)
+
+
+def check_launch_options(module):
+    """Bad input fails before any request."""
+    p = module.params
+    ma.check_comment(p['comment'])
+    if p['wait_timeout'] <= 0:
+        raise config_error('wait_timeout must be a positive number of seconds, got %d.' % p['wait_timeout'])
+    if p['machine_id']:
+        ma.check_machine_id(p['machine_id'])
+    else:
+        check_computer_dns_name(p['computer_dns_name'])
+
+
+def resolve_machine(module):
+    p = module.params
+    if p['machine_id']:
+        return p['machine_id'].lower()
+    return Machines(module.client).resolve(computer_dns_name=check_computer_dns_name(p['computer_dns_name']))
+
+
+def finish(module, launcher, action, changed, must_wait, extra=None):
+    """Wait when asked; a final status other than Succeeded fails the task with the action in the result."""
+    p = module.params
+    result = {'changed': changed, 'machine_action': ma.to_result(action) if action else None}
+    if extra:
+        result.update(extra)
+    if action and (p['wait'] or must_wait) and not module.check_mode:
+        action = launcher.actions.wait(action, p['wait_timeout'], module.settings.poll_interval)
+        result['machine_action'] = ma.to_result(action)
+        if (action.get('status') or '').lower() != 'succeeded':
+            raise MdeError('Machine action %s (%s) ended %s, not Succeeded.' % (action.get('id'), action.get('type'), action.get('status')),
+                           kind='api', details=result)
+    return action, result
+
+
+def exit_launch(module, run):
+    """Run a launching module's flow, turning every MdeError into a clear failure."""
+    try:
+        check_launch_options(module)
+        result = run()
+    except MdeError as err:
+        module.fail_from_error(err)
+    module.exit_json(**result)
+
+
+def run_action(module, spec, must_wait=False, after=None):
+    """A plain launch (scan, quarantine, package, live response): reuse a running twin, else launch once."""
+    launcher = Launcher(module.client)
+    machine_id = resolve_machine(module)
+    action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode)
+    action, result = finish(module, launcher, action, changed, must_wait)
+    result['machine_id'] = machine_id
+    if after is not None and action is not None and not module.check_mode:
+        result.update(after(action))
+    return result
+
+
+def run_state(module, types, desired_type, spec, states, conflict=None):
+    """A desired-state launch (isolation, restriction, offboard).
+
+    The current state is the newest action of ``types`` that is Pending, InProgress or
+    Succeeded (design.md); ``states`` maps its type (None: no such action) to a state name.
+    Nothing is launched when it is already the desired one.
+    """
+    launcher = Launcher(module.client)
+    machine_id = resolve_machine(module)
+    current = launcher.newest_active(machine_id, list(types))
+    before = states[current['type'] if current else None]
+    wanted = states[desired_type]
+    if before == wanted:
+        if current is not None and conflict is not None:
+            conflict(current)
+        changed = False
+        action, result = finish(module, launcher, current, False, False)
+    else:
+        action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode)
+        action, result = finish(module, launcher, action, changed, False)
+    result['machine_id'] = machine_id
+    result['state'] = wanted
+    if module._diff:
+        result['diff'] = {'before': {'state': before, 'action_id': current.get('id') if current else None},
+                          'after': {'state': wanted, 'action_id': action.get('id') if action else None}}
+    return result
+
+
+def check_dest(path, option='dest', folder=False):
+    """A download target whose folder exists and is writable, checked before any request."""
+    import os  # pylint: disable=import-outside-toplevel
+    target = os.path.abspath(path)
+    parent = target if folder else os.path.dirname(target)
+    if folder and os.path.exists(target) and not os.path.isdir(target):
+        raise config_error('%s %s exists and is not a folder.' % (option, path))
+    if not folder and os.path.isdir(target):
+        raise config_error('%s %s is a folder; give the path of the file to write, for example %s/package.zip.' % (option, path, path))
+    if not os.path.isdir(parent):
+        raise config_error('The folder of %s (%s) does not exist; create it first.' % (option, parent))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise config_error('The folder of %s (%s) is not writable by the user running the module.' % (option, parent))
+    return target
+
+
+def fetch_link(module, path, api, attempts=3):
+    """GET a download-link call (package URI, live response result) and return the URL.
+
+    The package URI answers 404 until the collection is complete; right after the action is
+    seen Succeeded a short 404 window is tolerated, a few polls long.
+    """
+    for attempt in range(attempts):
+        try:
+            data = module.client.get(path, api)
+            break
+        except MdeError as err:
+            if err.status != 404 or attempt == attempts - 1:
+                raise
+            time.sleep(module.settings.poll_interval)
+    url = (data or {}).get('value') if isinstance(data, dict) else None
+    if not url or not isinstance(url, str):
+        raise MdeError('The API answered %s without a download link.' % path, kind='api')
+    return url.strip().strip('"')  # a documented example wraps the URL in quotes

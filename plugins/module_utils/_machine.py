@@ -1,0 +1,127 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# FOR INTERNAL COLLECTION USE ONLY
+# The interfaces in this file are meant for use within the defender.endpoint collection
+# and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
+
+"""Machines: look-ups for mde_machine_info and name resolution for every launching module."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
+from ansible_collections.defender.endpoint.plugins.module_utils._machine_action import odata_string
+
+HEALTH_STATUSES = ['Active', 'Inactive', 'ImpairedCommunication', 'NoSensorData', 'NoSensorDataImpairedCommunication', 'Unknown']
+RISK_SCORES = ['None', 'Informational', 'Low', 'Medium', 'High']
+EXPOSURE_LEVELS = ['None', 'Low', 'Medium', 'High']
+_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._\-]{0,254}$')
+
+
+def check_computer_dns_name(value, option='computer_dns_name'):
+    if not _NAME.match(value or '') or '..' in value:
+        raise config_error('%s must be a host name or fully qualified name such as web-prod-01 or web-prod-01.contoso.com; got "%s".'
+                           % (option, value))
+    return value.lower().rstrip('.')
+
+
+def machine_result(entity):
+    """snake_case Machine, @odata keys dropped (design.md return shape)."""
+    data = dict((k, v) for k, v in entity.items() if not k.startswith('@odata'))
+    return camel_dict_to_snake_dict(data)
+
+
+def _names_match(wanted, name):
+    """Case-insensitive: the FQDN itself, or the short name before the first dot."""
+    name = (name or '').lower().rstrip('.')
+    if not name:
+        return False
+    if wanted == name:
+        return True
+    if '.' not in wanted:
+        return name.split('.', 1)[0] == wanted
+    return False
+
+
+def _candidate(m):
+    return '%s (computerDnsName %s, lastSeen %s, healthStatus %s, onboardingStatus %s)' % (
+        m.get('id'), m.get('computerDnsName'), m.get('lastSeen'), m.get('healthStatus'), m.get('onboardingStatus'))
+
+
+CANDIDATE_KEYS = (('id', 'id'), ('computer_dns_name', 'computerDnsName'), ('last_seen', 'lastSeen'), ('health_status', 'healthStatus'),
+                  ('onboarding_status', 'onboardingStatus'), ('is_potential_duplication', 'isPotentialDuplication'))
+
+
+def _candidate_result(m):
+    return dict((snake, m.get(camel)) for snake, camel in CANDIDATE_KEYS)
+
+
+def build_machine_filter(health_status=None, os_platform=None, tag=None, risk_score=None, exposure_level=None):
+    terms = []
+    for prop, values in (('healthStatus', health_status), ('osPlatform', os_platform), ('riskScore', risk_score),
+                         ('exposureLevel', exposure_level)):
+        if values:
+            parts = ['%s eq %s' % (prop, odata_string(v)) for v in values]
+            terms.append(parts[0] if len(parts) == 1 else '(%s)' % ' or '.join(parts))
+    if tag:
+        terms.append('machineTags/any(tag: tag eq %s)' % odata_string(tag))
+    return ' and '.join(terms) or None
+
+
+class Machines:
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, machine_id):
+        return self.client.get('/api/machines/%s' % machine_id, 'get_machine',
+                               not_found_hint='No machine has this ID in the tenant (or it is outside the data retention period); check machine_id')
+
+    def find(self, machine_id):
+        try:
+            return self.get(machine_id)
+        except MdeError as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def list(self, odata_filter=None):
+        """Machines matching a filter; the API's 404 for "no recent machines" reads as none."""
+        params = {'$filter': odata_filter} if odata_filter else {}
+        try:
+            return self.client.list_all('/api/machines', 'list_machines', params)
+        except MdeError as err:
+            if err.status == 404 and err.error_code in (None, 'NotFound', 'ResourceNotFound'):
+                return []
+            raise
+
+    def by_name(self, name):
+        """Machines whose computerDnsName is ``name`` (or whose short name is, for a name without a dot)."""
+        name = name.lower()
+        odata_filter = 'computerDnsName eq %s' % odata_string(name)
+        if '.' not in name:
+            odata_filter += " or startswith(computerDnsName,%s)" % odata_string(name + '.')
+        return [m for m in self.list(odata_filter) if _names_match(name, m.get('computerDnsName'))]
+
+    def resolve(self, machine_id=None, computer_dns_name=None):
+        """The machine ID to act on. A name must match exactly one machine; the error lists the candidates."""
+        if machine_id:
+            return machine_id
+        found = self.by_name(computer_dns_name)
+        if len(found) == 1:
+            return found[0]['id'].lower()
+        if not found:
+            raise MdeError('No machine named "%s" was found in MDE (computerDnsName, compared case-insensitively, also as a short '
+                           'name). Check the name, or use machine_id.' % computer_dns_name, kind='api',
+                           details={'candidates': []})
+        found.sort(key=lambda m: m.get('lastSeen') or '', reverse=True)
+        raise MdeError('%d machines are named "%s" (re-imaged or re-onboarded devices keep old records): %s. Pick one and pass its '
+                       'machine_id.' % (len(found), computer_dns_name, '; '.join(_candidate(m) for m in found)), kind='api',
+                       details={'candidates': [_candidate_result(m) for m in found]})

@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: mde_machine_info
+short_description: Look up machines in Microsoft Defender for Endpoint
+version_added: 1.0.0
+description:
+  - Returns one machine by ID, the machines with a name, or the machines that match filters (health, OS platform, tag, risk,
+    exposure). Filtering happens on the server with an OData C($filter); every page is read.
+author:
+  - defender.endpoint maintainers (@defender-endpoint)
+options:
+  id:
+    description:
+      - The MDE device ID (40 hexadecimal characters). An unknown ID returns an empty list.
+    type: str
+    aliases: [machine_id]
+  computer_dns_name:
+    description:
+      - The machine's name, fully qualified or short, compared case-insensitively. Several machines may carry one name
+        (re-imaged or re-onboarded devices keep old records); all are returned, newest C(last_seen) first.
+    type: str
+  health_status:
+    description: Only machines with one of these sensor health states.
+    type: list
+    elements: str
+    choices: [Active, Inactive, ImpairedCommunication, NoSensorData, NoSensorDataImpairedCommunication, Unknown]
+  os_platform:
+    description: Only machines of one of these OS platforms, as MDE spells them (for example V(Windows11), V(WindowsServer2019), V(Linux)).
+    type: list
+    elements: str
+  tag:
+    description: Only machines carrying this tag.
+    type: str
+  risk_score:
+    description: Only machines with one of these risk scores.
+    type: list
+    elements: str
+    choices: [None, Informational, Low, Medium, High]
+  exposure_level:
+    description: Only machines with one of these exposure levels.
+    type: list
+    elements: str
+    choices: [None, Low, Medium, High]
+extends_documentation_fragment:
+  - defender.endpoint.connection
+  - defender.endpoint.attributes
+  - defender.endpoint.attributes.action_group
+  - defender.endpoint.attributes.info_module
+notes:
+  - Calls C(GET /api/machines/{id}) or C(GET /api/machines?$filter=...). The app needs C(Machine.Read.All) or C(Machine.ReadWrite.All).
+  - The API answers 404 when a tenant has no recent machines at all; that reads as an empty list.
+seealso:
+  - module: defender.endpoint.mde_machine_isolation
+  - name: List machines API
+    description: Microsoft's reference for the list call and its filters.
+    link: https://learn.microsoft.com/defender-endpoint/api/get-machines
+'''
+
+EXAMPLES = r'''
+- name: Find the machine of an alert by name
+  defender.endpoint.mde_machine_info:
+    computer_dns_name: lt-0412
+  delegate_to: localhost
+  register: found
+
+- name: High-risk Windows 11 machines that still report
+  defender.endpoint.mde_machine_info:
+    health_status: [Active]
+    os_platform: [Windows11]
+    risk_score: [High]
+  delegate_to: localhost
+  register: risky
+
+- name: Production machines
+  defender.endpoint.mde_machine_info:
+    tag: prod
+  delegate_to: localhost
+  register: prod
+'''
+
+RETURN = r'''
+machines:
+  description: The matching machines, with the API's fields in snake_case.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - id: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
+      computer_dns_name: lt-0412.contoso.com
+      os_platform: Windows11
+      health_status: Active
+      onboarding_status: Onboarded
+      last_seen: '2025-05-14T07:48:12.0391187Z'
+      last_ip_address: 192.168.12.203
+      risk_score: Medium
+      exposure_level: Low
+      machine_tags: [finance]
+      rbac_group_name: Laptops
+  contains:
+    id:
+      description: The MDE device ID, used by every action module as C(machine_id).
+      type: str
+      returned: always
+    computer_dns_name:
+      description: The machine's name.
+      type: str
+      returned: always
+    health_status:
+      description: Sensor health.
+      type: str
+      returned: always
+    last_seen:
+      description: Time of the last full device report (about daily), not the portal's last seen.
+      type: str
+      returned: always
+'''
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
+from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
+from ansible_collections.defender.endpoint.plugins.module_utils import _machine
+from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
+
+FILTERS = ('computer_dns_name', 'health_status', 'os_platform', 'tag', 'risk_score', 'exposure_level')
+
+
+def main():
+    module = MdeModule(
+        argument_spec=dict(
+            id=dict(type='str', aliases=['machine_id']),
+            computer_dns_name=dict(type='str'),
+            health_status=dict(type='list', elements='str', choices=_machine.HEALTH_STATUSES),
+            os_platform=dict(type='list', elements='str'),
+            tag=dict(type='str'),
+            risk_score=dict(type='list', elements='str', choices=_machine.RISK_SCORES),
+            exposure_level=dict(type='list', elements='str', choices=_machine.EXPOSURE_LEVELS),
+        ),
+        mutually_exclusive=[('id', f) for f in FILTERS] + [('computer_dns_name', f) for f in FILTERS[1:]],
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        machines = _machine.Machines(module.client)
+        if p['id']:
+            found = machines.find(ma.check_machine_id(p['id'], 'id'))
+            found = [found] if found else []
+        elif p['computer_dns_name']:
+            found = machines.by_name(_machine.check_computer_dns_name(p['computer_dns_name']))
+            found.sort(key=lambda m: m.get('lastSeen') or '', reverse=True)
+        else:
+            for value in p['os_platform'] or []:
+                if not value or not value.replace('_', '').isalnum():
+                    raise MdeError('os_platform values are MDE platform names such as Windows11 or Linux; got "%s".' % value, kind='config')
+            if p['tag'] is not None and not p['tag'].strip():
+                raise MdeError('tag must not be empty.', kind='config')
+            found = machines.list(_machine.build_machine_filter(
+                health_status=p['health_status'], os_platform=p['os_platform'], tag=p['tag'], risk_score=p['risk_score'],
+                exposure_level=p['exposure_level']))
+    except MdeError as err:
+        module.fail_from_error(err)
+    module.exit_json(changed=False, machines=[_machine.machine_result(m) for m in found])
+
+
+if __name__ == '__main__':
+    main()

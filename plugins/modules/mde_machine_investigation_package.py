@@ -1,0 +1,150 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: mde_machine_investigation_package
+short_description: Collect a Microsoft Defender for Endpoint investigation package from a machine, and download it
+version_added: 1.0.0
+description:
+  - Starts the collection of an investigation package (forensic data such as autoruns, processes, network connections and
+    event logs) on a machine, unless a collection is already C(Pending) or C(InProgress) there.
+  - With O(dest), waits until the collection succeeds, gets the package's short-lived download link and writes the zip to O(dest).
+    A later run that finds O(dest) present does nothing, without any request, unless O(force=true).
+author:
+  - defender.endpoint maintainers (@defender-endpoint)
+options:
+  dest:
+    description:
+      - Path of the zip file to write. Its folder must exist and be writable. Implies waiting (see O(wait_timeout)).
+      - The file is written atomically (it appears only when complete) with mode 0600, since it holds forensic data.
+    type: path
+  force:
+    description:
+      - Collect and download again even when O(dest) exists.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - defender.endpoint.connection
+  - defender.endpoint.launch
+  - defender.endpoint.attributes
+  - defender.endpoint.attributes.action_group
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports whether a collection would be started and O(dest) written; starts and writes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    details:
+      - With O(dest), a present file means done. Without it, a collection still running is never started twice, but once it has
+        finished, running the task again collects a new package.
+notes:
+  - Calls C(GET /api/machineactions), C(POST /api/machines/{id}/collectInvestigationPackage),
+    C(GET /api/machineactions/{id}/getPackageUri) and then the link itself. The app needs C(Machine.CollectForensics) and
+    C(Machine.Read.All).
+  - The package URI call is limited to 2 a minute and 120 an hour; the shared rate budget spaces the calls of parallel tasks.
+  - The download goes to a storage host; the bearer token is never sent there. TLS is verified with O(ca_path) / O(validate_certs).
+seealso:
+  - module: defender.endpoint.mde_machine_live_response
+  - name: Collect investigation package API
+    description: Microsoft's reference for the call.
+    link: https://learn.microsoft.com/defender-endpoint/api/collect-investigation-package
+'''
+
+EXAMPLES = r'''
+- name: Collect the evidence of the incident
+  defender.endpoint.mde_machine_investigation_package:
+    computer_dns_name: lt-0412.contoso.com
+    comment: INC-4711 evidence
+    dest: /srv/evidence/INC-4711/lt-0412.zip
+    wait_timeout: 3600
+  delegate_to: localhost
+  register: package
+
+- name: Record the checksum in the case file
+  ansible.builtin.debug:
+    msg: "{{ package.dest }} sha256={{ package.sha256 }}"
+'''
+
+RETURN = r'''
+machine_action:
+  description: The collection action, in snake_case. V(null) when O(dest) was already present, or in check mode when a collection would start.
+  returned: always
+  type: dict
+  sample:
+    id: 69dc3630-1ccc-4342-acf3-35286eec741d
+    type: CollectInvestigationPackage
+    status: Succeeded
+machine_id:
+  description: The ID of the machine (not returned when O(dest) was already present).
+  returned: when the machine was looked up
+  type: str
+  sample: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
+dest:
+  description: Where the package is.
+  returned: with O(dest)
+  type: str
+  sample: /srv/evidence/INC-4711/lt-0412.zip
+sha256:
+  description: SHA-256 of the package file.
+  returned: when O(dest) exists after the task
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+size:
+  description: Size of the package file in bytes.
+  returned: when O(dest) exists after the task
+  type: int
+  sample: 1048576
+'''
+
+import os
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
+from ansible_collections.defender.endpoint.plugins.module_utils import _files
+from ansible_collections.defender.endpoint.plugins.module_utils import _launch
+
+
+def main():
+    module = _launch.launch_module(dict(
+        dest=dict(type='path'),
+        force=dict(type='bool', default=False),
+    ))
+    p = module.params
+    spec = _launch.LaunchSpec('CollectInvestigationPackage', 'collectInvestigationPackage', 'collect_investigation_package',
+                              describe='investigation package collection')
+
+    def download(action):
+        url = _launch.fetch_link(module, '/api/machineactions/%s/getPackageUri' % action['id'], 'get_package_uri')
+        digest, size = module.client.download(url, dest)
+        return {'changed': True, 'dest': dest, 'sha256': digest, 'size': size}
+
+    def run():
+        if dest and os.path.exists(dest) and not p['force']:
+            return {'changed': False, 'machine_action': None, 'dest': dest, 'sha256': _files.sha256_file(dest),
+                    'size': os.path.getsize(dest)}
+        result = _launch.run_action(module, spec, must_wait=bool(dest), after=download if dest else None)
+        if dest:
+            result['dest'] = dest
+            if module.check_mode:
+                result['changed'] = True
+        return result
+
+    dest = None
+    if p['dest']:
+        try:
+            dest = _launch.check_dest(p['dest'])
+        except MdeError as err:
+            module.fail_from_error(err)
+    _launch.exit_launch(module, run)
+
+
+if __name__ == '__main__':
+    main()

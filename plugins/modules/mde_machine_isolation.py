@@ -1,0 +1,147 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: mde_machine_isolation
+short_description: Isolate a machine from the network with Microsoft Defender for Endpoint, or release it
+version_added: 1.0.0
+description:
+  - Isolates a machine (O(state=isolated)) or releases it from isolation (O(state=released)), only when it is not already in
+    that state.
+  - MDE has no isolation flag to read. The current state is derived from the machine's action history - the newest
+    C(Isolate) or C(Unisolate) action that is C(Pending), C(InProgress) or C(Succeeded) - so a task run twice, or run while
+    the first request is still pending, launches nothing the second time. This is what keeps a released machine from being
+    isolated again by a duplicate request that fires late.
+author:
+  - defender.endpoint maintainers (@defender-endpoint)
+options:
+  state:
+    description:
+      - V(isolated) isolates the machine, V(released) releases it.
+    type: str
+    choices: [isolated, released]
+    default: isolated
+  isolation_type:
+    description:
+      - With O(state=isolated), the kind of isolation, sent as C(IsolationType).
+      - V(full) cuts all network traffic but the MDE service's; V(selective) blocks only a limited set of applications (Windows
+        10 1709 and later); V(unmanaged_device) contains a device that MDE does not manage.
+      - The module sends it explicitly (the API's own default is not documented).
+    type: str
+    choices: [full, selective, unmanaged_device]
+    default: full
+extends_documentation_fragment:
+  - defender.endpoint.connection
+  - defender.endpoint.launch
+  - defender.endpoint.attributes
+  - defender.endpoint.attributes.action_group
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Looks at the action history and reports whether an action would be launched; launches nothing.
+  diff_mode:
+    support: full
+    details:
+      - Shows the state (and the ID of the action behind it) before and after.
+  idempotent:
+    support: partial
+    details:
+      - The state is derived from the action history, not read from the machine. An isolation or release made outside the API's
+        history (for example an action that later fails on the device) is only seen once MDE records it.
+notes:
+  - Calls C(GET /api/machineactions) (history), C(POST /api/machines/{id}/isolate) or C(/unisolate), and C(GET /api/machines)
+    to resolve O(computer_dns_name). The app needs C(Machine.Isolate) and C(Machine.Read.All).
+  - A machine already isolated with another O(isolation_type) is not isolated again; the task fails and says to release it first.
+  - A release requested while an isolation is still pending is queued by MDE behind it; use
+    M(defender.endpoint.mde_machine_action_cancel) to withdraw a pending isolation instead.
+seealso:
+  - module: defender.endpoint.mde_machine_action_cancel
+  - module: defender.endpoint.mde_machine_info
+  - name: Isolate machine API
+    description: Microsoft's reference for the isolate call.
+    link: https://learn.microsoft.com/defender-endpoint/api/isolate-machine
+'''
+
+EXAMPLES = r'''
+- name: Contain the machine of the incident
+  defender.endpoint.mde_machine_isolation:
+    computer_dns_name: lt-0412.contoso.com
+    comment: INC-4711 ransomware alert
+    wait: true
+  delegate_to: localhost
+
+- name: Release it once it is clean
+  defender.endpoint.mde_machine_isolation:
+    machine_id: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
+    state: released
+    comment: INC-4711 cleaned and validated
+  delegate_to: localhost
+'''
+
+RETURN = r'''
+machine_action:
+  description:
+    - The action that puts (or put) the machine in the requested state, in snake_case (see M(defender.endpoint.mde_machine_action_info)).
+    - V(null) when the machine was never isolated and O(state=released), or in check mode when an action would be launched.
+  returned: always
+  type: dict
+  sample:
+    id: b5f8c2a4-3d1e-4e7a-9c62-0f4d8a1b7e93
+    type: Isolate
+    scope: Full
+    status: Pending
+    machine_id: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
+    requestor_comment: INC-4711 ransomware alert
+machine_id:
+  description: The ID of the machine acted on (resolved from O(computer_dns_name) when given).
+  returned: always
+  type: str
+  sample: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
+state:
+  description: The state the machine is in, or is being brought to by RV(machine_action).
+  returned: always
+  type: str
+  sample: isolated
+'''
+
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
+from ansible_collections.defender.endpoint.plugins.module_utils import _launch
+
+SCOPES = {'full': 'Full', 'selective': 'Selective', 'unmanaged_device': 'UnManagedDevice'}
+
+
+def main():
+    module = _launch.launch_module(dict(
+        state=dict(type='str', choices=['isolated', 'released'], default='isolated'),
+        isolation_type=dict(type='str', choices=sorted(SCOPES), default='full'),
+    ))
+    scope = SCOPES[module.params['isolation_type']]
+
+    def same_scope(action):
+        return (action.get('scope') or scope).lower() == scope.lower()
+
+    def conflict(current):
+        if current['type'] == 'Isolate' and not same_scope(current):
+            raise MdeError('The machine is already isolated with isolation type %s (action %s, %s). Release it first to change '
+                           'the isolation type.' % (current.get('scope'), current.get('id'), current.get('status')), kind='api')
+
+    if module.params['state'] == 'isolated':
+        spec = _launch.LaunchSpec('Isolate', 'isolate', 'isolate', body={'IsolationType': scope}, same=same_scope,
+                                  describe='%s isolation' % scope)
+        desired = 'Isolate'
+    else:
+        spec = _launch.LaunchSpec('Unisolate', 'unisolate', 'unisolate', describe='release from isolation')
+        desired = 'Unisolate'
+    states = {'Isolate': 'isolated', 'Unisolate': 'released', None: 'released'}
+    _launch.exit_launch(module, lambda: _launch.run_state(module, ('Isolate', 'Unisolate'), desired, spec, states, conflict))
+
+
+if __name__ == '__main__':
+    main()
