@@ -376,7 +376,10 @@ class MdeClient:
         seen = set()
         for dummy in range(MAX_PAGES):
             data = self.request('GET', path, api, params=None if url else params, url=url)[1] or {}
-            value = data.get('value') or []
+            value = (data.get('value') or []) if isinstance(data, dict) else None
+            if not isinstance(value, list):
+                raise MdeError('MDE API GET %s answered with JSON that is not a list of entities (unexpected shape). A proxy or another '
+                               'service may be answering: check api_url (MDE_API_URL) and the network path.' % path, kind='api')
             items.extend(value)
             next_link = data.get('@odata.nextLink')
             if next_link:

@@ -120,6 +120,16 @@ def to_result(entity):
     return camel_dict_to_snake_dict(data)
 
 
+def _checked(entity, call, action_id=None):
+    """Refuse an answer that is not a machine action (a proxy or another service at api_url): acting on it could
+    cancel the wrong action or report made-up data."""
+    if isinstance(entity, dict) and isinstance(entity.get('id'), str) and (action_id is None or entity['id'].lower() == action_id.lower()):
+        return entity
+    shape = 'keys %s' % ', '.join(sorted(str(k) for k in entity)[:8]) if isinstance(entity, dict) else 'a %s' % type(entity).__name__
+    raise MdeError('MDE API %s answered with JSON that is not the expected machine action (unexpected shape: %s). A proxy or '
+                   'another service may be answering: check api_url (MDE_API_URL) and the network path.' % (call, shape), kind='api')
+
+
 class MachineActions:
     """Look-ups and the cancel flow over an ``MdeClient``."""
 
@@ -129,8 +139,9 @@ class MachineActions:
         self.clock = clock
 
     def get(self, action_id):
-        return self.client.get('/api/machineactions/%s' % action_id, 'get_action',
-                               not_found_hint='No machine action has this ID in the tenant; check id')
+        return _checked(self.client.get('/api/machineactions/%s' % action_id, 'get_action',
+                                        not_found_hint='No machine action has this ID in the tenant; check id'),
+                        'GET /api/machineactions/%s' % action_id, action_id)
 
     def find(self, action_id):
         """The action, or None when the API answers 404."""
@@ -143,7 +154,7 @@ class MachineActions:
 
     def list(self, odata_filter=None):
         params = {'$filter': odata_filter} if odata_filter else {}
-        return self.client.list_all('/api/machineactions', 'list_actions', params)
+        return [_checked(a, 'GET /api/machineactions') for a in self.client.list_all('/api/machineactions', 'list_actions', params)]
 
     def cancel(self, action, comment):
         """Cancel a non-final action. Returns (action after the call, changed).
