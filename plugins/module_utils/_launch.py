@@ -80,16 +80,23 @@ class Launcher:
         found = self.actions.list(ma.build_filter(machine_id=machine_id, types=[action_type], statuses=ma.NON_FINAL_STATUSES))
         return _newest_first([a for a in found if not ma.is_final(a.get('status'))])
 
-    def newest_active(self, machine_id, types):
-        """The newest action of these types that is Pending, InProgress or Succeeded (the state rule of design.md)."""
+    def active(self, machine_id, types):
+        """Actions of these types that are Pending, InProgress or Succeeded, newest first (the state rule of design.md)."""
         found = self.actions.list(ma.build_filter(machine_id=machine_id, types=types, statuses=ACTIVE_STATUSES))
-        found = [a for a in found if (a.get('status') or '').lower() in ('pending', 'inprogress', 'succeeded')]
-        found = _newest_first(found)
+        return _newest_first([a for a in found if (a.get('status') or '').lower() in ('pending', 'inprogress', 'succeeded')])
+
+    def newest_active(self, machine_id, types):
+        found = self.active(machine_id, types)
         return found[0] if found else None
 
-    def launch(self, machine_id, spec, comment, check_mode):
-        """Returns (action or None in check mode, changed)."""
-        existing = self.running(machine_id, spec.action_type)
+    def launch(self, machine_id, spec, comment, check_mode, existing=None):
+        """Returns (action or None in check mode, changed).
+
+        ``existing``: the machine's non-final actions of this type when the caller already has
+        them (from the same look-up that gave the state), saving a request.
+        """
+        if existing is None:
+            existing = self.running(machine_id, spec.action_type)
         same = [a for a in existing if spec.same(a)]
         if same:
             return same[0], False
@@ -244,7 +251,8 @@ def run_state(module, types, desired_type, spec, states, conflict=None):
     """
     launcher = Launcher(module.client)
     machine_id = resolve_machine(module)
-    current = launcher.newest_active(machine_id, list(types))
+    history = launcher.active(machine_id, list(types))
+    current = history[0] if history else None
     before = states[current['type'] if current else None]
     wanted = states[desired_type]
     if before == wanted:
@@ -253,7 +261,8 @@ def run_state(module, types, desired_type, spec, states, conflict=None):
         changed = False
         action, result = finish(module, launcher, current, False, False)
     else:
-        action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode)
+        running = [a for a in history if a.get('type') == spec.action_type and not ma.is_final(a.get('status'))]
+        action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode, existing=running)
         action, result = finish(module, launcher, action, changed, False)
     result['machine_id'] = machine_id
     result['state'] = wanted
