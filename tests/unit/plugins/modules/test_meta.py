@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, defender.endpoint contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Every module is in the mde action group, says so in its docs, and carries version_added."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import ast
+import os
+
+import pytest
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, 'plugins', 'modules')) if f.startswith('mde_') and f.endswith('.py'))
+
+
+def docs(name):
+    with open(os.path.join(ROOT, 'plugins', 'modules', name + '.py')) as handle:
+        tree = ast.parse(handle.read())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', None) in ('DOCUMENTATION', 'EXAMPLES', 'RETURN'):
+            found[node.targets[0].id] = yaml.safe_load(node.value.value)
+    return found
+
+
+def test_there_are_modules():
+    assert 'mde_machine_action_cancel' in MODULES and len(MODULES) >= 2
+
+
+def test_action_group_lists_exactly_the_modules():
+    with open(os.path.join(ROOT, 'meta', 'runtime.yml')) as handle:
+        runtime = yaml.safe_load(handle)
+    assert sorted(runtime['action_groups']['mde']) == MODULES
+
+
+@pytest.mark.parametrize('name', MODULES)
+def test_module_docs_are_complete(name):
+    found = docs(name)
+    doc = found['DOCUMENTATION']
+    assert doc['module'] == name
+    assert doc['version_added'] == '1.0.0'
+    assert 'defender.endpoint.attributes.action_group' in doc['extends_documentation_fragment']
+    assert 'defender.endpoint.connection' in doc['extends_documentation_fragment']
+    assert not doc['short_description'].endswith('.')
+    assert found['EXAMPLES'], 'EXAMPLES must not be empty'
+    assert found['RETURN'], 'RETURN must not be empty'
+    for task in found['EXAMPLES']:
+        modules = [k for k in task if '.' in k and k not in ('delegate_to',)]
+        for key in modules:
+            assert key.startswith(('defender.endpoint.', 'ansible.builtin.')), 'FQCN expected in EXAMPLES: %s' % key
