@@ -21,7 +21,7 @@ from conftest import ECO_BIN, REPO_ROOT
 BUILD = os.environ.get('DOCS_BUILD', os.path.join(REPO_ROOT, 'docs', 'build'))
 SITE = os.path.join(BUILD, 'html', 'collections', 'defender', 'endpoint')
 MODULE = 'mde_machine_action_cancel'
-GUIDES = ('guide_auth', 'guide_rate_limits', 'guide_cancelling', 'guide_awx', 'guide_emulator')
+GUIDES = ('guide_auth', 'guide_rate_limits', 'guide_incident_response', 'guide_cancelling', 'guide_awx', 'guide_emulator')
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                   '--disable-component-update', '--no-first-run', '--disable-sync', '--hide-scrollbars']
 
