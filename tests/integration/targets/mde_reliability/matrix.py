@@ -1,0 +1,195 @@
+# Copyright (c) defender.endpoint maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The definitions of the reliability checks: module rows, faults, expected outcomes, bad inputs.
+
+Plain data, read by ``reliability.py`` (which runs them against the emulator) and used to
+generate the tables of ``docs/reliability.md``. Adding a module to the fault matrix is adding a
+row to ``ROWS``; adding a fault is adding an entry to ``FAULTS``.
+"""
+
+from __future__ import annotations
+
+COMMENT = 'reliability matrix'
+MACHINE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'  # in the emulator's "empty" seed
+ACTION_ID = '3f1c7e22-9b4d-4a55-8e0f-6d2a91c4b708'    # well-formed; bad inputs never reach the API
+
+# Small bounds so that a fault that never heals fails fast; every cell runs with them.
+BOUNDS = {'timeout': 3.0, 'max_retries': 2, 'max_wait': 2.0, 'poll_interval': 0.2}
+
+# A module row: how to call the module on the cell's action, which API operations it reads and
+# writes, the most API calls one run makes (for the time bound) and in a clean run, and what
+# "done" means (``check``: cancel = the action is Cancelled by us; info = the module returned the
+# action). ``faults`` limits a row to some faults (rows that only add another path to the same code).
+ROWS = {
+    'cancel_by_id': {
+        'module': 'mde_machine_action_cancel', 'args': {'id': '{action_id}', 'comment': COMMENT},
+        'read_op': 'get_action', 'write_op': 'cancel_action', 'calls': 3, 'clean_calls': 2, 'check': 'cancel',
+    },
+    'cancel_by_machine': {
+        'faults': ['429 Retry-After seconds', 'HTTP 503', 'HTTP 503 on the cancel POST', 'connection reset', 'cancel POST dropped after it was applied',
+                   'read timeout (stall > timeout)', 'HTML page with HTTP 200', 'HTTP 200 with JSON that is not the entity',
+                   'error envelope with unexpected fields', 'token expires mid-play', 'action turns final during the cancel'],
+        'module': 'mde_machine_action_cancel', 'args': {'machine_id': '{machine_id}', 'comment': COMMENT},
+        'read_op': 'list_actions', 'write_op': 'cancel_action', 'calls': 3, 'clean_calls': 2, 'check': 'cancel',
+    },
+    'info_by_id': {
+        'module': 'mde_machine_action_info', 'args': {'id': '{action_id}'},
+        'read_op': 'get_action', 'write_op': None, 'calls': 1, 'clean_calls': 1, 'check': 'info',
+    },
+    'info_by_filter': {
+        'faults': ['429 Retry-After seconds', 'HTTP 503', 'connection reset', 'read timeout (stall > timeout)', 'HTML page with HTTP 200',
+                   'HTTP 200 with JSON that is not the entity', 'error envelope with unexpected fields', 'token expires mid-play'],
+        'module': 'mde_machine_action_info', 'args': {'machine_id': '{machine_id}', 'status': ['Pending']},
+        'read_op': 'list_actions', 'write_op': None, 'calls': 1, 'clean_calls': 1, 'check': 'info',
+    },
+}
+
+_ENVELOPE_EXTRA = {
+    'error': {'code': 'InvalidRequest', 'message': 'Something about the request is off', 'target': 'f0e1d2c3-corr',
+              'innerError': {'date': '2025-05-14T10:00:00', 'request-id': 'abc'}, 'details': [{'code': 'x'}]},
+    'odata.metadata': 'ignored', 'unexpected': [1, 2, 3],
+}
+_ENVELOPE_ODD = {'error': {'code': 4711, 'message': {'nested': 'not a string'}, 'target': 12}, 'error_description': 'x'}
+_ENTRA_INVALID_CLIENT = {
+    'error': 'invalid_client',
+    'error_description': 'AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the '
+                         'client secret value, not the client secret ID.\r\nTrace ID: 0\r\nCorrelation ID: 1\r\nTimestamp: 2',
+    'error_codes': [7000215], 'correlation_id': 'c0ffee00-0000-4000-8000-000000000001',
+}
+_HTML_200 = '<html><head><title>Sign in to the proxy</title></head><body><h1>Proxy login</h1></body></html>'
+
+# A fault: where it hits (``on``: read = the row's first API operation, write = its cancel/launch
+# POST, token = the login host's token endpoint, api = every API call), the emulator rule, how
+# often (``times``, 0 = never heals), what the user gets (``expect``: recovers | fails | final
+# (the action turned final, ok and not changed)), and for failures a text the message must hold.
+# ``api_url: closed`` points api_url at a closed loopback port instead of installing a rule.
+FAULTS = [
+    {'name': '429 Retry-After seconds', 'on': 'read', 'rule': {'kind': 'throttle', 'retry_after': 1}, 'times': 1, 'expect': 'recovers'},
+    {'name': '429 Retry-After HTTP date', 'on': 'read', 'rule': {'kind': 'throttle', 'retry_after': 'http-date', 'retry_after_seconds': 1},
+     'times': 1, 'expect': 'recovers'},
+    {'name': '429 without Retry-After', 'on': 'read', 'rule': {'kind': 'throttle', 'retry_after': None}, 'times': 1, 'expect': 'recovers'},
+    {'name': '429 on the cancel POST', 'on': 'write', 'rule': {'kind': 'throttle', 'retry_after': 1}, 'times': 1, 'expect': 'recovers'},
+    {'name': '429 that never ends', 'on': 'read', 'rule': {'kind': 'throttle', 'retry_after': 1}, 'times': 0, 'expect': 'fails',
+     'msg': ['429', 'max_retries=2']},
+    {'name': '429 asking longer than max_wait', 'on': 'read', 'rule': {'kind': 'throttle', 'retry_after': 600}, 'times': 1,
+     'expect': 'fails', 'msg': ['max_wait']},
+    {'name': 'HTTP 500', 'on': 'read', 'rule': {'kind': 'error', 'status': 500}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'HTTP 502', 'on': 'read', 'rule': {'kind': 'error', 'status': 502}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'HTTP 503', 'on': 'read', 'rule': {'kind': 'error', 'status': 503}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'HTTP 504', 'on': 'read', 'rule': {'kind': 'error', 'status': 504}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'HTTP 503 on the cancel POST', 'on': 'write', 'rule': {'kind': 'error', 'status': 503}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'HTTP 503 that never ends', 'on': 'read', 'rule': {'kind': 'error', 'status': 503}, 'times': 0, 'expect': 'fails',
+     'msg': ['503', 'max_retries=2']},
+    {'name': 'connection refused', 'on': 'api', 'api_url': 'closed', 'rule': None, 'times': 0, 'expect': 'fails',
+     'msg': ['Could not connect', 'max_retries=2']},
+    {'name': 'connection reset', 'on': 'read', 'rule': {'kind': 'reset'}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'reset after the cancel was applied', 'on': 'write', 'rule': {'kind': 'reset', 'process': True}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'dropped after the request was sent', 'on': 'read', 'rule': {'kind': 'drop', 'process': True}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'cancel POST dropped after it was applied', 'on': 'write', 'rule': {'kind': 'drop', 'process': True}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'read timeout (stall > timeout)', 'on': 'read', 'rule': {'kind': 'stall', 'seconds': 7}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'read timeout on the cancel POST, applied', 'on': 'write', 'rule': {'kind': 'stall', 'seconds': 7, 'process': True},
+     'times': 1, 'expect': 'recovers'},
+    {'name': 'stall that never ends', 'on': 'read', 'rule': {'kind': 'stall', 'seconds': 7}, 'times': 0, 'expect': 'fails',
+     'msg': ['timeout=3', 'max_retries=2']},
+    {'name': 'slow answers just under timeout', 'on': 'api', 'rule': {'kind': 'delay', 'seconds': 2}, 'times': 0, 'expect': 'recovers',
+     'no_retry': True},
+    {'name': 'HTML page from a proxy (502)', 'on': 'read', 'rule': {'kind': 'html', 'status': 502}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'HTML page from a proxy, always', 'on': 'read', 'rule': {'kind': 'html', 'status': 502}, 'times': 0, 'expect': 'fails',
+     'msg': ['not the API', 'proxy', 'max_retries=2']},
+    {'name': 'HTML page with HTTP 200', 'on': 'read',
+     'rule': {'kind': 'status', 'status': 200, 'body': _HTML_200, 'content_type': 'text/html'}, 'times': 0, 'expect': 'fails',
+     'msg': ['not JSON', 'proxy']},
+    {'name': 'HTTP 200 with JSON that is not the entity', 'on': 'read',
+     'rule': {'kind': 'status', 'status': 200, 'body': {'value': 'nope', 'id': 5}}, 'times': 0, 'expect': 'fails',
+     'msg': ['unexpected', 'api_url']},
+    {'name': 'error envelope with unexpected fields', 'on': 'read', 'rule': {'kind': 'status', 'status': 400, 'body': _ENVELOPE_EXTRA},
+     'times': 0, 'expect': 'fails', 'msg': ['HTTP 400', 'InvalidRequest', 'Something about the request is off', 'f0e1d2c3-corr']},
+    {'name': 'error envelope with odd types', 'on': 'read', 'rule': {'kind': 'status', 'status': 400, 'body': _ENVELOPE_ODD},
+     'times': 0, 'expect': 'fails', 'msg': ['HTTP 400', '4711']},
+    {'name': 'token endpoint HTTP 500', 'on': 'token', 'rule': {'kind': 'error', 'status': 500}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'token endpoint HTTP 503, always', 'on': 'token', 'rule': {'kind': 'error', 'status': 503}, 'times': 0, 'expect': 'fails',
+     'msg': ['Entra ID', 'max_retries=2']},
+    {'name': 'token endpoint invalid_client', 'on': 'token', 'rule': {'kind': 'status', 'status': 401, 'body': _ENTRA_INVALID_CLIENT},
+     'times': 0, 'expect': 'fails', 'msg': ['rejected the credentials', 'AADSTS7000215', 'client_secret (MDE_CLIENT_SECRET)']},
+    {'name': 'token endpoint timeout', 'on': 'token', 'rule': {'kind': 'stall', 'seconds': 7}, 'times': 0, 'expect': 'fails',
+     'msg': ['timeout=3', 'max_retries=2']},
+    {'name': 'token expires mid-play', 'on': 'last', 'rule': {'kind': 'expire_token'}, 'times': 1, 'expect': 'recovers',
+     'token_requests': 2},
+    {'name': 'every token refused', 'on': 'read', 'rule': {'kind': 'expire_token'}, 'times': 0, 'expect': 'fails',
+     'msg': ['401', 'permissions']},
+    {'name': 'wait that never ends (wait_timeout=4)', 'on': 'api', 'rows': ['cancel_by_id'], 'skip': 1, 'args': {'wait': True, 'wait_timeout': 4},
+     'rule': {'kind': 'status', 'status': 200, 'body': {'id': '{action_id}', 'status': 'Pending', 'machineId': '{machine_id}'}},
+     'times': 0, 'expect': 'fails', 'msg': ['still Pending', 'wait_timeout=4']},
+    {'name': 'action turns final during the cancel', 'on': 'write', 'rule': {'kind': 'finalize_on_cancel', 'final_status': 'Succeeded'},
+     'times': 1, 'expect': 'final'},
+]
+
+# Bad inputs: module, arguments, environment changes (credentials come from MDE_* variables),
+# the option the message must name and the fix it must state. None may reach the emulator.
+# ``{cert:...}`` placeholders are files reliability.py prepares (see prepare_files()).
+BAD_INPUTS = [
+    ('mde_machine_action_cancel', {'id': 'not-a-guid', 'comment': 'x'}, {}, 'id', 'a GUID such as'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': '   '}, {}, 'comment', 'say why'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID}, {}, 'comment', 'missing required arguments'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID, 'machine_id': MACHINE, 'comment': 'x'}, {}, 'id|machine_id', 'mutually exclusive'),
+    ('mde_machine_action_cancel', {'comment': 'x'}, {}, 'id, machine_id', 'one of the following is required'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID, 'type': ['Isolate'], 'comment': 'x'}, {}, "'type'", 'required by'),
+    ('mde_machine_action_cancel', {'machine_id': MACHINE, 'type': ['Isolation'], 'comment': 'x'}, {}, 'type', 'Isolate'),
+    ('mde_machine_action_cancel', {'machine_id': 'desktop-39g9tgl.contoso.com', 'comment': 'x'}, {}, 'machine_id', '40 hexadecimal'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': 'x', 'wait': True, 'wait_timeout': 0}, {}, 'wait_timeout', 'positive'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': 'x', 'wait_timeout': 'soon'}, {}, 'wait_timeout', 'int'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': 'x', 'wait': 'maybe'}, {}, 'wait', 'bool'),
+    ('mde_machine_action_info', {'id': '12345'}, {}, 'id', 'a GUID such as'),
+    ('mde_machine_action_info', {'id': ACTION_ID, 'status': ['Pending']}, {}, 'id|status', 'mutually exclusive'),
+    ('mde_machine_action_info', {'status': ['Running']}, {}, 'status', 'InProgress'),
+    ('mde_machine_action_info', {'created_after': 'yesterday'}, {}, 'created_after', '2025-05-01T08:00:00Z'),
+    ('mde_machine_action_info', {'created_after': '2025-02-30'}, {}, 'created_after', 'not a valid date'),
+    ('mde_machine_action_info', {'created_after': '0001-01-01T00:00:00+05:00'}, {}, 'created_after', 'out of range'),
+    ('mde_machine_action_info', {'machine_id': "x' or 1 eq 1 or machineId eq 'y"}, {}, 'machine_id', '40 hexadecimal'),
+    ('mde_machine_action_info', {'api_url': 'http://127.0.0.1:1'}, {}, 'api_url (MDE_API_URL)', 'https://'),
+    ('mde_machine_action_info', {'api_url': 'https://127.0.0.1:1/?x=1'}, {}, 'api_url (MDE_API_URL)', 'plain https://host[:port]'),
+    ('mde_machine_action_info', {'api_url': 'https://127.0.0.1:99999'}, {}, 'api_url (MDE_API_URL)', 'invalid port'),
+    ('mde_machine_action_info', {'authority_host': 'ftp://login.example'}, {}, 'authority_host (MDE_AUTHORITY_HOST)', 'https://'),
+    ('mde_machine_action_info', {}, {'MDE_CLIENT_SECRET': ''}, 'client_secret (MDE_CLIENT_SECRET', 'No credentials: set'),
+    ('mde_machine_action_info', {}, {'MDE_TENANT_ID': ''}, 'tenant_id (MDE_TENANT_ID', 'needed with client_secret'),
+    ('mde_machine_action_info', {}, {'MDE_CLIENT_ID': ''}, 'client_id (MDE_CLIENT_ID', 'needed with client_secret'),
+    ('mde_machine_action_info', {'tenant_id': 'contoso/../evil'}, {}, 'tenant_id', 'verified domain name'),
+    ('mde_machine_action_info', {'client_certificate_path': '/nonexistent/cert.pem'}, {}, 'client_certificate_path', 'readable by the user'),
+    ('mde_machine_action_info', {'client_certificate_path': '{cert:folder}'}, {}, 'client_certificate_path', 'readable by the user'),
+    ('mde_machine_action_info', {'client_certificate_path': '{cert:garbage}'}, {}, 'client_certificate_password', 'PKCS#12'),
+    ('mde_machine_action_info', {'client_certificate_path': '{cert:public_only}'}, {}, 'client_certificate_path', 'private key'),
+    ('mde_machine_action_info', {'client_certificate_path': '{cert:mismatched}'}, {}, 'client_certificate_path', 'does not belong'),
+    ('mde_machine_action_info', {'client_certificate_path': '{cert:encrypted}'}, {}, 'client_certificate_password', 'encrypted: set'),
+    ('mde_machine_action_info', {'client_certificate_path': '{cert:encrypted}', 'client_certificate_password': 'wrong-pw'}, {},
+     'client_certificate_password', 'does not decrypt'),
+    ('mde_machine_action_info', {'client_certificate_path': '{cert:pfx}', 'client_certificate_password': 'wrong-pw'}, {},
+     'client_certificate_password', 'check client_certificate_password'),
+    ('mde_machine_action_info', {'ca_path': '/nonexistent/ca.pem'}, {}, 'ca_path (MDE_CA_PATH)', 'PEM'),
+    ('mde_machine_action_info', {'cloud': 'azure'}, {}, 'cloud', 'gcc_high'),
+    ('mde_machine_action_info', {'scope': '   '}, {}, 'scope', 'must not be empty'),
+    ('mde_machine_action_info', {'timeout': 0}, {}, 'timeout', 'greater than 0'),
+    ('mde_machine_action_info', {'timeout': 'fast'}, {}, 'timeout', 'float'),
+    ('mde_machine_action_info', {'max_wait': -1}, {}, 'max_wait', 'greater than 0'),
+    ('mde_machine_action_info', {'max_retries': -1}, {}, 'max_retries', '0 or more'),
+    ('mde_machine_action_info', {'rate_limit_per_minute': 0}, {}, 'rate_limit_per_minute', 'greater than 0'),
+    ('mde_machine_action_info', {'poll_interval': 0}, {}, 'poll_interval', 'greater than 0'),
+    ('mde_machine_action_info', {}, {'MDE_ACCESS_TOKEN': '   '}, 'access_token (MDE_ACCESS_TOKEN)', 'empty'),
+]
+
+
+def cells(rows=None):
+    """Every (row name, fault) pair that applies: write faults need a row that writes."""
+    out = []
+    for row_name, row in (rows or ROWS).items():
+        for fault in FAULTS:
+            if fault['on'] == 'write' and not row['write_op']:
+                continue
+            if fault.get('rows') and row_name not in fault['rows']:
+                continue
+            if row.get('faults') and fault['name'] not in row['faults']:
+                continue
+            out.append((row_name, fault))
+    return out
