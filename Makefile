@@ -72,7 +72,9 @@ emulator-stop:
 integration: venv
 	@trap '$(MAKE) --no-print-directory emulator-stop' EXIT; \
 	$(MAKE) --no-print-directory emulator-start; \
-	$(ANSIBLE_TEST) integration --python $(PY_TEST_VERSION) --local $(INTEGRATION_TARGETS)
+	mkdir -p tests/output; \
+	$(ANSIBLE_TEST) integration -vvv --python $(PY_TEST_VERSION) --local $(INTEGRATION_TARGETS) 2>&1 | tee tests/output/integration-vvv.log; \
+	$(VPY) tests/utils/scan_secrets.py --config tests/integration/integration_config.yml tests/output
 
 bench: venv collection-link
 	@bash tests/bench/run_bench.sh "$(VENV)" "$(COLLECTIONS)"
