@@ -13,6 +13,7 @@ credentials and settings (option, then environment variable, then default)."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import re
 
 from ansible.module_utils.basic import env_fallback
@@ -105,6 +106,9 @@ class Settings:
 
         self.verify = True
         if p['ca_path']:
+            if not os.path.exists(p['ca_path']):
+                raise config_error('ca_path (MDE_CA_PATH) %s does not exist: point it at a PEM bundle of the CA certificates '
+                                   'that sign the API and login hosts.' % p['ca_path'])
             self.verify = p['ca_path']
         self.validate_certs = p['validate_certs']
         if not self.validate_certs:
@@ -123,6 +127,9 @@ class Settings:
             self.credential_kind = 'access_token'
             if self.access_token.lower().startswith('bearer '):
                 self.access_token = self.access_token[7:].strip()
+            if not self.access_token or self.access_token != self.access_token.strip():
+                raise config_error('access_token (MDE_ACCESS_TOKEN) holds no usable token: give the token itself (a JWT, with '
+                                   'or without "Bearer "), or unset it to use client_secret or client_certificate_path.')
             return
         if p['client_certificate_path']:
             self.credential_kind = 'certificate'

@@ -176,7 +176,9 @@ BAD_INPUTS = [
     ('mde_machine_action_info', {'max_retries': -1}, {}, 'max_retries', '0 or more'),
     ('mde_machine_action_info', {'rate_limit_per_minute': 0}, {}, 'rate_limit_per_minute', 'greater than 0'),
     ('mde_machine_action_info', {'poll_interval': 0}, {}, 'poll_interval', 'greater than 0'),
-    ('mde_machine_action_info', {}, {'MDE_ACCESS_TOKEN': '   '}, 'access_token (MDE_ACCESS_TOKEN)', 'empty'),
+    ('mde_machine_action_info', {}, {'MDE_ACCESS_TOKEN': '   '}, 'access_token (MDE_ACCESS_TOKEN)', 'holds no usable token'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': 'x', 'access_token': 'Bearer '}, {}, 'access_token (MDE_ACCESS_TOKEN)',
+     'holds no usable token'),
 ]
 
 

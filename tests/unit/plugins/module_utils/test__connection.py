@@ -181,10 +181,23 @@ def test_urls_with_extras_or_bad_port_are_refused(value):
     assert 'api_url' in msg
 
 
-def test_ca_path_and_validate_certs():
-    assert settings(ca_path='/etc/ca.pem', **SECRET_CREDS).verify == '/etc/ca.pem'
-    s = settings(ca_path='/etc/ca.pem', validate_certs=False, **SECRET_CREDS)
+def test_ca_path_and_validate_certs(tmp_path):
+    ca = str(tmp_path / 'ca.pem')
+    open(ca, 'w').close()
+    assert settings(ca_path=ca, **SECRET_CREDS).verify == ca
+    s = settings(ca_path=ca, validate_certs=False, **SECRET_CREDS)
     assert s.verify is False and s.validate_certs is False
+
+
+def test_missing_ca_path_fails_before_any_request():
+    with pytest.raises(MdeError, match=r'ca_path \(MDE_CA_PATH\) /nonexistent/ca.pem does not exist'):
+        settings(ca_path='/nonexistent/ca.pem', **SECRET_CREDS)
+
+
+@pytest.mark.parametrize('token', ['   ', 'Bearer ', 'bearer   '])
+def test_access_token_without_a_token_fails(token):
+    with pytest.raises(MdeError, match='holds no usable token'):
+        settings(access_token=token)
 
 
 # Numeric bounds ------------------------------------------------------------------------------
