@@ -131,3 +131,16 @@ def test_screenshot_of_the_module_page():
     with open(shot, 'rb') as handle:
         data = handle.read()
     assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 20000, len(data)
+
+
+def test_guides_link_to_pages_that_exist():
+    """Links from the guides to module pages and other guides resolve to built pages."""
+    checked = 0
+    for guide in GUIDES:
+        page_path = os.path.join(SITE, 'docsite', guide + '.html')
+        page = Page(browse(page_path, '--dump-dom'))
+        for link in page.links:
+            if link and not link.startswith(('http:', 'https:', 'mailto:')) and link.endswith('.html'):
+                assert os.path.isfile(os.path.normpath(os.path.join(os.path.dirname(page_path), link))), (guide, link)
+                checked += 1
+    assert checked
