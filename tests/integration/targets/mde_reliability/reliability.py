@@ -216,7 +216,7 @@ class Runner:
 
 
 # ---------------------------------------------------------------------------------- fault matrix
-def bound_for(row, fault, args):
+def bound_for(row, args):
     """The longest a task may take by its configured bounds (timeout, max_retries, max_wait, wait_timeout)."""
     t, r, w = args['timeout'], args['max_retries'], args['max_wait']
     per_call = (r + 1) * t + r * w           # every attempt times out, every wait is max_wait
@@ -257,7 +257,7 @@ def run_cell(runner, row_name, fault):
         args['api_url'] = 'https://127.0.0.1:%d' % closed_port()
     name = runner.name('%s %s' % (row_name, fault['name']))
     xdg = os.path.join(runner.out, 'xdg', name)
-    mark = emu.mark()
+    mark, started = emu.mark(), time.time()
     serial = is_serial(fault)
     if fault['rule']:
         rule = _fill(copy.deepcopy(fault['rule']), ctx)
@@ -284,7 +284,8 @@ def run_cell(runner, row_name, fault):
                  fault['rule']['seconds'] + 30)
     log = emu.log(mark)
     api_log = [e for e in log if ours(e)]
-    login_tokens = [e for e in log if e['host'] == 'login' and e.get('api') == 'token']
+    # a request stalled by an earlier cell is logged when its stall ends: count only requests sent during this cell
+    login_tokens = [e for e in log if e['host'] == 'login' and e.get('api') == 'token' and e['time'] >= started]
     state = emu.action(action['id'])
     return judge(row_name, row, fault, args, action, state, result, elapsed, api_log, login_tokens, name)
 
@@ -342,7 +343,7 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
         problems.append('expected ok and not changed, got failed=%s changed=%s: %s' % (failed, result.get('changed'), msg[:200]))
     if 'token_requests' in fault and len(login_tokens) != fault['token_requests']:
         problems.append('%d token requests, expected %d' % (len(login_tokens), fault['token_requests']))
-    bound = bound_for(row, fault, args)
+    bound = bound_for(row, args)
     limit = bound * MARGIN_FACTOR + MARGIN_SECONDS
     if elapsed > limit:
         problems.append('took %.1f s, more than the bound %.0f s (x%.0f + %.0f s margin)' % (elapsed, bound, MARGIN_FACTOR, MARGIN_SECONDS))
@@ -377,8 +378,8 @@ def run_matrix(runner, only=None):
 
 def report(record):
     status = 'ok  ' if not record['problems'] else 'FAIL'
-    print('%s %-18s %-45s %-9s %5.1fs (bound %3.0fs) %s' % (status, record['row'], record['fault'], record['expect'], record['elapsed'],
-                                                        record['bound'], '; '.join(record['problems'])), flush=True)
+    line = '%s %-18s %-45s %-9s %5.1fs (bound %3.0fs) ' % (status, record['row'], record['fault'], record['expect'], record['elapsed'], record['bound'])
+    print(line + '; '.join(record['problems']), flush=True)
 
 
 # ---------------------------------------------------------------------------------- bad inputs
@@ -430,8 +431,8 @@ def run_bad_inputs(runner):
     for record in records:
         if log:
             record['problems'].append('%d request(s) reached the emulator during the bad-input runs' % len(log))
-        print('%s bad input %-26s %-60s %s' % ('ok  ' if not record['problems'] else 'FAIL', record['module'][15:],
-                                             json.dumps(dict(record['args'], **record['env']))[:60], '; '.join(record['problems'])),
+        shown = json.dumps(dict(record['args'], **record['env']))[:60]
+        print('%s bad input %-8s %-60s %s' % ('ok  ' if not record['problems'] else 'FAIL', record['module'].replace('mde_machine_action_', ''), shown, '; '.join(record['problems'])),
               flush=True)
     return records, len(log)
 
@@ -526,11 +527,14 @@ def collections_root():
 WRITER = r'''
 import sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.defender.endpoint.plugins.module_utils import _token_cache
-cache = _token_cache.TokenCache(folder=sys.argv[2])
+import os, time
+from ansible_collections.defender.endpoint.plugins.module_utils import _files
+path = os.path.join(sys.argv[2], sys.argv[3] + '.json')
 n = 0
-while True:
-    cache.put(sys.argv[3], 'not-a-real-token-%d-' % n + 'x' * 200000, 3599)
+while True:  # the cache entry's shape, padded so that each write takes a while
+    now = time.time()
+    _files.write_json_atomic(path, {'access_token': 'not-a-real-token-%d' % n, 'obtained_at': now, 'expires_on': now + 3599,
+                                    'refresh_at': now + 3000, 'padding': 'x' * 2000000})
     n += 1
     if n == 3:
         print('writing', flush=True)
@@ -571,6 +575,28 @@ def lock_held(path):
         return True
     finally:
         os.close(fd)
+
+
+def kill_tree(pid):
+    children = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            try:
+                with open('/proc/%s/stat' % entry, encoding='utf-8') as handle:
+                    ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    todo, found = [pid], []
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    for victim in found:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def run_kill(runner):
@@ -615,7 +641,7 @@ def run_kill(runner):
     try:
         wait_for(lambda: lock_held(os.path.join(folder, key + '.lock')), 'the module to take the token lock')
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_tree(proc.pid)  # ansible runs the module in a session of its own: kill every descendant
         proc.wait()
         log.close()
     records.append(kill_then_run(runner, 'play killed holding the token lock', row, xdg, [], max_tokens=1, min_tokens=1))
@@ -627,16 +653,17 @@ def kill_then_run(runner, what, row, xdg, problems, max_tokens, min_tokens=0):
     machine_id = emu.new_machine()
     action = emu.new_action(machine_id)
     args = dict(_fill(row['args'], {'machine_id': machine_id}), **matrix.BOUNDS)
-    mark = emu.mark()
+    mark, started = emu.mark(), time.time()
     result, elapsed = runner.run_module(runner.name(what), row['module'], args, runner.env(xdg))
-    tokens = [e for e in emu.log(mark) if e['host'] == 'login' and e.get('api') == 'token']
+    emu.call('DELETE', '/control/faults')
+    tokens = [e for e in emu.log(mark) if e['host'] == 'login' and e.get('api') == 'token' and e['time'] >= started]
     if result.get('failed'):
         problems.append('the next run failed: %s' % result.get('msg'))
     elif [a['id'] for a in result['machine_actions']] != [action['id']]:
         problems.append('the next run returned the wrong actions')
     if not min_tokens <= len(tokens) <= max_tokens:
         problems.append('%d token requests, expected %d to %d' % (len(tokens), min_tokens, max_tokens))
-    bound = bound_for(row, {}, args)
+    bound = bound_for(row, args)
     if elapsed > bound * MARGIN_FACTOR + MARGIN_SECONDS:
         problems.append('the next run took %.1f s, more than its bound %.0f s (a stale lock?)' % (elapsed, bound))
     cache = [os.path.join(dp, f) for dp, dummy, fs in os.walk(os.path.join(xdg, 'defender.endpoint', 'tokens'))
@@ -661,9 +688,10 @@ def run_tls(runner):
         name = runner.name(what)
         result, dummy = runner.run_module(name, row['module'], args, runner.env(os.path.join(runner.out, 'xdg', name), **extra_env))
         problems = []
-        warnings = ' '.join(result.get('warnings') or [])
+        with open(os.path.join(runner.out, 'logs', name + '.log'), encoding='utf-8') as handle:
+            warnings = ' '.join(line for line in handle if '[WARNING]' in line or 'validate_certs is false' in line)
         if expect == 'warns' and ('validate_certs is false' not in warnings or result.get('failed')):
-            problems.append('no warning (or a failure): %s %s' % (warnings, result.get('msg')))
+            problems.append('no warning in the play output (or a failure): %s %s' % (warnings, result.get('msg')))
         if expect == 'fails' and not (result.get('failed') and 'TLS verification' in result.get('msg', '')
                                       and 'ca_path' in result.get('msg', '')):
             problems.append('expected a TLS verification failure naming ca_path, got %s' % result.get('msg'))
@@ -699,8 +727,8 @@ def doc_tables():
               '| module | input | message names | and says |', '|---|---|---|---|']
     for module, args, env, option, fix in matrix.BAD_INPUTS:
         shown = ', '.join('%s=%s' % (k, json.dumps(v)) for k, v in sorted(dict(args, **env).items())) or '(none)'
-        lines.append('| %s | `%s` | `%s` | %s |' % (module.replace('mde_machine_action_', ''), shown.replace('|', '\\|'),
-                                                   option.replace('|', '\\|'), fix.replace('|', '\\|')))
+        cells = (module.replace('mde_machine_action_', ''), shown.replace('|', '\\|'), option.replace('|', '\\|'), fix.replace('|', '\\|'))
+        lines.append('| %s | `%s` | `%s` | %s |' % cells)
     return '\n'.join(lines) + '\n'
 
 
@@ -741,8 +769,8 @@ def check_doc(path):
     if doc_tables() not in text:
         print('FAIL: %s does not show the tables of matrix.py; run `make reliability-doc`' % path)
         return 1
-    print('ok: %s matches matrix.py (%d faults, %d cells, %d bad inputs)' % (path, len(matrix.FAULTS), len(matrix.cells()),
-                                                                            len(matrix.BAD_INPUTS)))
+    counts = (path, len(matrix.FAULTS), len(matrix.cells()), len(matrix.BAD_INPUTS))
+    print('ok: %s matches matrix.py (%d faults, %d cells, %d bad inputs)' % counts)
     return 0
 
 

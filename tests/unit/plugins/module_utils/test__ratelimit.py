@@ -50,7 +50,7 @@ def test_call_over_minute_limit_waits_for_oldest_to_leave_window(tmp_path, clock
     waited = b.acquire()
     assert clock() >= start + 60
     assert sum(clock.sleeps) == pytest.approx(waited)
-    assert waited == pytest.approx(30, abs=0.1)
+    assert waited == pytest.approx(30 + _ratelimit.TRANSIT_GUARD, abs=0.1)
     calls = state(tmp_path)['calls']
     assert len(calls) == 4
     assert calls[-1] == clock()
@@ -62,7 +62,7 @@ def test_calls_older_than_the_minute_are_not_counted(tmp_path, clock):
     b = budget(tmp_path, clock, per_minute=2)
     b.acquire()
     b.acquire()
-    clock.advance(60.5)
+    clock.advance(60 + _ratelimit.TRANSIT_GUARD + 0.01)
     assert b.acquire() == 0.0
     assert clock.sleeps == []
 
@@ -77,7 +77,7 @@ def test_hourly_limit(tmp_path, clock):
     b.acquire()
     # the first call (at start) leaves the hour at start + 3600
     assert clock() >= start + 3600
-    assert sum(clock.sleeps) == pytest.approx(3600 - 500, abs=0.1)
+    assert sum(clock.sleeps) == pytest.approx(3600 - 500 + _ratelimit.TRANSIT_GUARD, abs=0.1)
     calls = state(tmp_path)['calls']
     assert calls[0] == start + 100  # the call an hour old is forgotten
     assert len(calls) == 5
