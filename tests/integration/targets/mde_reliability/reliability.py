@@ -432,8 +432,8 @@ def run_bad_inputs(runner):
         if log:
             record['problems'].append('%d request(s) reached the emulator during the bad-input runs' % len(log))
         shown = json.dumps(dict(record['args'], **record['env']))[:60]
-        print('%s bad input %-8s %-60s %s' % ('ok  ' if not record['problems'] else 'FAIL', record['module'].replace('mde_machine_action_', ''), shown, '; '.join(record['problems'])),
-              flush=True)
+        module = record['module'].replace('mde_machine_action_', '')
+        print('%s bad input %-8s %-60s %s' % ('ok  ' if not record['problems'] else 'FAIL', module, shown, '; '.join(record['problems'])), flush=True)
     return records, len(log)
 
 
