@@ -287,7 +287,7 @@ class MdeClient:
                 url += '?' + encode_query(params)
         peer = 'the MDE API at %s' % _peer(url)
 
-        def attempt(dummy_retry):
+        def attempt(retry):
             token = self.tokens.get()
             try:
                 response = self._send(method, url, api, token, body)
@@ -299,11 +299,11 @@ class MdeClient:
                 if err is None:
                     raise
                 raise err
-            return self._handle(method, path or urlsplit(url).path, api, response, retry_safe, not_found_hint)
+            return self._handle(method, path or urlsplit(url).path, api, response, retry_safe, not_found_hint, retry)
 
         return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep)
 
-    def _handle(self, method, path, api, response, retry_safe, not_found_hint):
+    def _handle(self, method, path, api, response, retry_safe, not_found_hint, retry=0):
         status = response.status_code
         if 200 <= status < 300:
             if not response.content:
@@ -325,8 +325,10 @@ class MdeClient:
             self.tokens.refresh(None)
         if status == 429:
             delay = parse_retry_after(response.headers.get('Retry-After'), self.clock())
+            if delay is None:  # no (readable) Retry-After: our own backoff, the same for this process and the others
+                delay = backoff_delay(retry, cap=self.settings.max_wait)
             # Every process using this budget waits too, whether or not this one retries.
-            self._budget(api).pause(delay if delay is not None else backoff_delay(0))
+            self._budget(api).pause(delay)
             raise RetryableError(api_error(method, path, response, 'The API is throttling this app'), delay)
         err = api_error(method, path, response, not_found_hint if status == 404 else None)
         if status in RETRY_STATUSES and retry_safe:

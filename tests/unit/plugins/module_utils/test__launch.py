@@ -168,8 +168,8 @@ def machines(tmp_path, clock, script):
 
 @pytest.mark.parametrize('name', ['lt-0412', 'LT-0412', 'lt-0412.contoso.com', 'LT-0412.Contoso.COM'])
 def test_resolve_one_match_by_short_or_full_name(tmp_path, clock, name):
-    mids, session = machines(tmp_path, clock, [make_response(200, {'value': [machine(MACHINE, 'lt-0412.contoso.com'),
-                                                                              machine('f' * 40, 'lt-04123.contoso.com')]})])
+    listed = [machine(MACHINE, 'lt-0412.contoso.com'), machine('f' * 40, 'lt-04123.contoso.com')]
+    mids, session = machines(tmp_path, clock, [make_response(200, {'value': listed})])
     assert mids.resolve(computer_dns_name=name.lower()) == MACHINE
     assert 'computerDnsName eq' in requests.utils.unquote(session.calls[0][1])
 
@@ -205,5 +205,5 @@ def test_bad_names_are_refused_before_any_request(bad):
 
 
 def test_machine_filter_uses_any_for_tags_and_or_chains():
-    assert _machine.build_machine_filter(health_status=['Active', 'Inactive'], tag="o'brien") == \
-        "(healthStatus eq 'Active' or healthStatus eq 'Inactive') and machineTags/any(tag: tag eq 'o''brien')"
+    expected = "(healthStatus eq 'Active' or healthStatus eq 'Inactive') and machineTags/any(tag: tag eq 'o''brien')"
+    assert _machine.build_machine_filter(health_status=['Active', 'Inactive'], tag="o'brien") == expected
