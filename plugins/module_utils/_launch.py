@@ -119,9 +119,9 @@ class Launcher:
                 same = [a for a in again if spec.same(a)]
                 if same:
                     return same[0], False
-                others = [a for a in again if a.get('id') not in known]
-                if others or (again and spec.exclusive):
-                    raise self._busy((others or again)[0], spec)
+                if again:
+                    # the service refused because of a running action with other parameters
+                    raise self._busy(again[0], spec, refused=err)
                 raise
             if err.maybe_sent:
                 return self._recover(machine_id, spec, comment, started, err), True
@@ -129,6 +129,9 @@ class Launcher:
         if not isinstance(action, dict) or not action.get('id'):
             return self._recover(machine_id, spec, comment, started,
                                  MdeError('The API accepted the %s request but returned no action.' % spec.describe)), True
+        if not spec.same(action):
+            # the service answered with another running action of this type instead of launching ours
+            raise self._busy(action, spec, returned=True)
         if action['id'] in known:
             return action, False
         created = _parse_epoch(action.get('creationDateTimeUtc'))
@@ -136,11 +139,22 @@ class Launcher:
             return action, False  # the API handed back an action that existed before this request
         return action, True
 
-    def _busy(self, action, spec):
-        return MdeError('A %s is still running on the machine with other parameters: %s. MDE runs one action of a kind at a '
-                        'time: wait for it to finish, or cancel it with defender.endpoint.mde_machine_action_cancel, then run '
-                        'this task again.' % (spec.action_type, _running_other(action)), kind='api',
-                        details={'machine_action': ma.to_result(action)})
+    def _busy(self, action, spec, refused=None, returned=False):
+        if returned:
+            why = 'MDE answered the request with another running %s instead of launching this one: %s. Nothing was launched' % (
+                spec.action_type, _running_other(action))
+        elif refused is not None:
+            why = 'MDE refused the request (HTTP %s %s: %s) while another %s runs on the machine: %s' % (
+                refused.status, refused.error_code or '', refused.error_message or '', spec.action_type, _running_other(action))
+        else:
+            why = 'A %s is still running on the machine with other parameters: %s. MDE runs one action of a kind at a time' % (
+                spec.action_type, _running_other(action))
+        err = MdeError('%s. Wait for it to finish, or cancel it with defender.endpoint.mde_machine_action_cancel, then run this '
+                       'task again.' % why, kind='api', details={'machine_action': ma.to_result(action)})
+        if refused is not None:
+            err.status, err.error_code, err.error_message, err.correlation_id = (refused.status, refused.error_code,
+                                                                                 refused.error_message, refused.correlation_id)
+        return err
 
     def _recover(self, machine_id, spec, comment, started, err):
         """After a launch whose answer was lost: find the action it created, or fail saying nothing was launched."""
@@ -212,7 +226,11 @@ def finish(module, launcher, action, changed, must_wait, extra=None):
     if extra:
         result.update(extra)
     if action and (p['wait'] or must_wait) and not module.check_mode:
-        action = launcher.actions.wait(action, p['wait_timeout'], module.settings.poll_interval)
+        try:
+            action = launcher.actions.wait(action, p['wait_timeout'], module.settings.poll_interval)
+        except MdeError as err:
+            err.details = dict(result, **err.details)  # a launched action stays changed when the wait runs out
+            raise
         result['machine_action'] = ma.to_result(action)
         if (action.get('status') or '').lower() != 'succeeded':
             raise MdeError('Machine action %s (%s) ended %s, not Succeeded.' % (action.get('id'), action.get('type'), action.get('status')),

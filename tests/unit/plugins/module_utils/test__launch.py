@@ -207,3 +207,21 @@ def test_bad_names_are_refused_before_any_request(bad):
 def test_machine_filter_uses_any_for_tags_and_or_chains():
     expected = "(healthStatus eq 'Active' or healthStatus eq 'Inactive') and machineTags/any(tag: tag eq 'o''brien')"
     assert _machine.build_machine_filter(health_status=['Active', 'Inactive'], tag="o'brien") == expected
+
+
+def test_201_with_another_running_action_is_not_taken_for_ours(tmp_path, clock):
+    other = entity('q1', type='StopAndQuarantineFile', relatedFileInfo={'fileIdentifier': 'b' * 40})
+    launch, dummy = launcher(tmp_path, clock, [page(other), make_response(201, other)])
+    with pytest.raises(MdeError) as info:
+        launch.launch(MACHINE, QUARANTINE, COMMENT, False)
+    assert 'instead of launching this one' in info.value.msg and 'q1' in info.value.msg
+    assert info.value.details['machine_action']['id'] == 'q1'
+
+
+def test_400_for_a_non_exclusive_action_names_the_running_one(tmp_path, clock):
+    other = entity('q1', type='StopAndQuarantineFile', relatedFileInfo={'fileIdentifier': 'b' * 40})
+    refused = make_response(400, error_body('ActiveRequestAlreadyExists', 'Action is already in progress'))
+    launch, dummy = launcher(tmp_path, clock, [page(other), refused, page(other)])
+    with pytest.raises(MdeError) as info:
+        launch.launch(MACHINE, QUARANTINE, COMMENT, False)
+    assert 'q1' in info.value.msg and info.value.error_code == 'ActiveRequestAlreadyExists'
