@@ -51,7 +51,8 @@ test: venv
 
 lint: venv collection-link
 	$(VENV)/bin/antsibull-changelog lint
-	ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(VENV)/bin/ansible-lint --offline --profile production
+	@# ANSIBLE_HOME of its own: a stray copy of the collection in ~/.ansible/collections must not shadow the checkout
+	ANSIBLE_HOME=$(CURDIR)/.cache/ansible-lint-home ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) $(VENV)/bin/ansible-lint --offline --profile production
 
 units: venv
 	$(ANSIBLE_TEST) units --python $(PY_TEST_VERSION) --requirements
