@@ -19,7 +19,18 @@ BOUNDS = {'timeout': 3.0, 'max_retries': 2, 'max_wait': 2.0, 'poll_interval': 0.
 # A module row: how to call the module on the cell's action, which API operations it reads and
 # writes, the most API calls one run makes (for the time bound) and in a clean run, and what
 # "done" means (``check``: cancel = the action is Cancelled by us; info = the module returned the
-# action). ``faults`` limits a row to some faults (rows that only add another path to the same code).
+# action; launch = the cell's machine holds exactly one ``action_type`` action with the cell's
+# comment when the task succeeded, none when it failed, and no POST followed a POST that may have
+# been sent). ``faults`` limits a row to some faults (rows that only add another path to the same code).
+# Launch rows run on a fresh machine with no action; ``{comment}`` is unique to the cell.
+LAUNCH_ROWS = ['av_scan', 'isolation']
+_LAUNCH_FAULTS = ['429 Retry-After seconds', 'HTTP 503', 'connection refused', 'connection reset', 'dropped after the request was sent',
+                  'read timeout (stall > timeout)', 'HTML page with HTTP 200', 'HTTP 200 with JSON that is not the entity',
+                  'error envelope with unexpected fields', 'token expires mid-play', '429 on the launch POST', 'HTTP 500 on the launch POST',
+                  'HTTP 503 on the launch POST', 'HTTP 400 on the launch POST, nothing running', 'reset after the launch was applied',
+                  'reset before the launch was applied',
+                  'launch POST dropped after it was applied', 'launch POST dropped before it was applied',
+                  'read timeout on the launch POST, applied', 'read timeout on the launch POST, not applied']
 ROWS = {
     'cancel_by_id': {
         'module': 'mde_machine_action_cancel', 'args': {'id': '{action_id}', 'comment': COMMENT},
@@ -41,6 +52,18 @@ ROWS = {
                    'HTTP 200 with JSON that is not the entity', 'error envelope with unexpected fields', 'token expires mid-play'],
         'module': 'mde_machine_action_info', 'args': {'machine_id': '{machine_id}', 'status': ['Pending']},
         'read_op': 'list_actions', 'write_op': None, 'calls': 1, 'clean_calls': 1, 'check': 'info',
+    },
+    'av_scan': {
+        'faults': _LAUNCH_FAULTS,
+        'module': 'mde_machine_av_scan', 'args': {'machine_id': '{machine_id}', 'scan_type': 'quick', 'comment': '{comment}'},
+        'read_op': 'list_actions', 'write_op': 'run_antivirus_scan', 'action_type': 'RunAntiVirusScan', 'calls': 3, 'clean_calls': 2,
+        'check': 'launch',
+    },
+    'isolation': {
+        'faults': _LAUNCH_FAULTS,
+        'module': 'mde_machine_isolation', 'args': {'machine_id': '{machine_id}', 'state': 'isolated', 'isolation_type': 'full',
+                                                    'comment': '{comment}'},
+        'read_op': 'list_actions', 'write_op': 'isolate', 'action_type': 'Isolate', 'calls': 3, 'clean_calls': 2, 'check': 'launch',
     },
 }
 
@@ -125,6 +148,30 @@ FAULTS = [
      'times': 0, 'expect': 'fails', 'msg': ['still Pending', 'wait_timeout=4']},
     {'name': 'action turns final during the cancel', 'on': 'write', 'rule': {'kind': 'finalize_on_cancel', 'final_status': 'Succeeded'},
      'times': 1, 'expect': 'final'},
+    # A launch POST is never resent once it may have reached the server: a lost answer (timeout, broken connection, 5xx) is
+    # settled by looking for an action of that type with the task's comment; 429 is retried (nothing was processed).
+    {'name': '429 on the launch POST', 'on': 'write', 'rows': LAUNCH_ROWS, 'rule': {'kind': 'throttle', 'retry_after': 1}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'HTTP 500 on the launch POST', 'on': 'write', 'rows': LAUNCH_ROWS, 'rule': {'kind': 'error', 'status': 500}, 'times': 1,
+     'expect': 'fails', 'msg': ['500', 'not launched', 'safe']},
+    {'name': 'HTTP 503 on the launch POST', 'on': 'write', 'rows': LAUNCH_ROWS, 'rule': {'kind': 'error', 'status': 503}, 'times': 1,
+     'expect': 'fails', 'msg': ['503', 'not launched', 'safe']},
+    {'name': 'HTTP 400 on the launch POST, nothing running', 'on': 'write', 'rows': LAUNCH_ROWS,
+     'rule': {'kind': 'status', 'status': 400, 'body': {'error': {'code': 'ActiveRequestAlreadyExists',
+                                                                  'message': 'Action is already in progress'}}},
+     'times': 1, 'expect': 'fails', 'msg': ['HTTP 400', 'ActiveRequestAlreadyExists']},
+    {'name': 'reset after the launch was applied', 'on': 'write', 'rows': LAUNCH_ROWS, 'rule': {'kind': 'reset', 'process': True},
+     'times': 1, 'expect': 'recovers'},
+    {'name': 'reset before the launch was applied', 'on': 'write', 'rows': LAUNCH_ROWS, 'rule': {'kind': 'reset', 'process': False},
+     'times': 1, 'expect': 'fails', 'msg': ['not launched', 'safe']},
+    {'name': 'launch POST dropped after it was applied', 'on': 'write', 'rows': LAUNCH_ROWS, 'rule': {'kind': 'drop', 'process': True},
+     'times': 1, 'expect': 'recovers'},
+    {'name': 'launch POST dropped before it was applied', 'on': 'write', 'rows': LAUNCH_ROWS, 'rule': {'kind': 'drop', 'process': False},
+     'times': 1, 'expect': 'fails', 'msg': ['not launched', 'safe']},
+    {'name': 'read timeout on the launch POST, applied', 'on': 'write', 'rows': LAUNCH_ROWS,
+     'rule': {'kind': 'stall', 'seconds': 7, 'process': True}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'read timeout on the launch POST, not applied', 'on': 'write', 'rows': LAUNCH_ROWS,
+     'rule': {'kind': 'stall', 'seconds': 7, 'process': False}, 'times': 1, 'expect': 'fails', 'msg': ['timeout=3', 'not launched', 'safe']},
 ]
 
 # Bad inputs: module, arguments, environment changes (credentials come from MDE_* variables),
@@ -179,6 +226,28 @@ BAD_INPUTS = [
     ('mde_machine_action_info', {}, {'MDE_ACCESS_TOKEN': '   '}, 'access_token (MDE_ACCESS_TOKEN)', 'holds no usable token'),
     ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': 'x', 'access_token': 'Bearer '}, {}, 'access_token (MDE_ACCESS_TOKEN)',
      'holds no usable token'),
+    # launch modules (options shared by every launch module, then each module's own)
+    ('mde_machine_av_scan', {'machine_id': MACHINE, 'comment': 'x', 'scan_type': 'deep'}, {}, 'scan_type', 'one of: quick, full'),
+    ('mde_machine_av_scan', {'machine_id': MACHINE, 'computer_dns_name': 'web-prod-01', 'comment': 'x'}, {}, 'machine_id|computer_dns_name',
+     'mutually exclusive'),
+    ('mde_machine_av_scan', {'comment': 'x'}, {}, 'machine_id, computer_dns_name', 'one of the following is required'),
+    ('mde_machine_av_scan', {'machine_id': MACHINE, 'comment': '  '}, {}, 'comment', 'say why'),
+    ('mde_machine_av_scan', {'machine_id': MACHINE, 'comment': 'x', 'wait': True, 'wait_timeout': 0}, {}, 'wait_timeout', 'positive'),
+    ('mde_machine_av_scan', {'machine_id': 'web-prod-01.contoso.com', 'comment': 'x'}, {}, 'machine_id', '40 hexadecimal'),
+    ('mde_machine_av_scan', {'computer_dns_name': 'web prod/01', 'comment': 'x'}, {}, 'computer_dns_name', 'host name or fully qualified'),
+    ('mde_machine_isolation', {'machine_id': MACHINE, 'comment': 'x', 'isolation_type': 'partial'}, {}, 'isolation_type',
+     'one of: full, selective, unmanaged_device'),
+    ('mde_machine_isolation', {'machine_id': MACHINE, 'comment': 'x', 'state': 'contained'}, {}, 'state', 'one of: isolated, released'),
+    ('mde_machine_isolation', {'machine_id': MACHINE}, {}, 'comment', 'missing required arguments'),
+    ('mde_machine_file_quarantine', {'machine_id': MACHINE, 'comment': 'x', 'sha1': 'abc123'}, {}, 'sha1', '40 hexadecimal'),
+    ('mde_machine_file_quarantine', {'machine_id': MACHINE, 'comment': 'x', 'sha1': 'g' * 40}, {}, 'sha1', '40 hexadecimal'),
+    ('mde_machine_investigation_package', {'machine_id': MACHINE, 'comment': 'x', 'dest': '/nonexistent/folder/package.zip'}, {}, 'dest',
+     'create it first'),
+    ('mde_machine_live_response', {'machine_id': MACHINE, 'comment': 'x', 'commands': []}, {}, 'commands', 'at least one command'),
+    ('mde_machine_live_response', {'machine_id': MACHINE, 'comment': 'x', 'commands': [{'type': 'Shell', 'params': {'ScriptName': 'x.ps1'}}]},
+     {}, 'type', 'one of: GetFile, PutFile, RunScript'),
+    ('mde_machine_live_response', {'machine_id': MACHINE, 'comment': 'x', 'commands': [{'type': 'RunScript', 'params': {'Args': '-v'}}]},
+     {}, 'commands[0]', 'needs params ScriptName'),
 ]
 
 

@@ -248,14 +248,17 @@ def closed_port():
 def run_cell(runner, row_name, fault):
     row = matrix.ROWS[row_name]
     emu = runner.emu
+    launch = row['check'] == 'launch'
+    name = runner.name('%s %s' % (row_name, fault['name']))
     machine_id = emu.new_machine()
-    action = emu.new_action(machine_id)
-    ctx = {'action_id': action['id'], 'machine_id': machine_id}
+    # a launch row starts from a machine without actions: whatever the emulator holds afterwards came from the task
+    action = None if launch else emu.new_action(machine_id)
+    keys = [action['id'], machine_id] if action else [machine_id]
+    ctx = {'action_id': action['id'] if action else '', 'machine_id': machine_id, 'comment': '%s %s' % (matrix.COMMENT, name)}
     args = _fill(dict(row['args'], **fault.get('args', {})), ctx)
     args.update(matrix.BOUNDS)
     if fault.get('api_url') == 'closed':
         args['api_url'] = 'https://127.0.0.1:%d' % closed_port()
-    name = runner.name('%s %s' % (row_name, fault['name']))
     xdg = os.path.join(runner.out, 'xdg', name)
     mark, started = emu.mark(), time.time()
     serial = is_serial(fault)
@@ -267,7 +270,7 @@ def run_cell(runner, row_name, fault):
             rule.update(host='login', api='token')
         else:
             op = {'read': row['read_op'], 'write': row['write_op'], 'last': row['write_op'] or row['read_op'], 'api': None}[on]
-            rule.update(host='api', api=op, path_regex='%s|%s' % (action['id'], machine_id))
+            rule.update(host='api', api=op, path_regex='|'.join(keys))
         emu.call('POST', '/control/faults', {'faults': [rule]})
     try:
         result, elapsed = runner.run_module(name, row['module'], args, runner.env(xdg))
@@ -276,7 +279,7 @@ def run_cell(runner, row_name, fault):
             emu.call('DELETE', '/control/faults')  # a login fault is not confined to this cell's paths
 
     def ours(entry):
-        return entry['host'] == 'api' and (action['id'] in entry['path'] or machine_id in json.dumps(entry.get('query')))
+        return entry['host'] == 'api' and (any(key in entry['path'] for key in keys) or machine_id in json.dumps(entry.get('query')))
 
     if fault['rule'] and fault['rule']['kind'] == 'stall' and fault['on'] != 'token':
         # the emulator logs a stalled request when the stall ends, which may be after the module gave up on it
@@ -286,8 +289,42 @@ def run_cell(runner, row_name, fault):
     api_log = [e for e in log if ours(e)]
     # a request stalled by an earlier cell is logged when its stall ends: count only requests sent during this cell
     login_tokens = [e for e in log if e['host'] == 'login' and e.get('api') == 'token' and e['time'] >= started]
-    state = emu.action(action['id'])
+    if launch:
+        # the emulator's own record of every action on the cell's machine (it is the cell's alone)
+        found = [a for a in emu.call('GET', '/control/state')['actions'] if a.get('machineId') == machine_id]
+        mine = [a for a in found if a.get('type') == row['action_type'] and a.get('requestorComment') == ctx['comment']]
+        state = {'status': '%d %s with the comment, %d action(s) in all' % (len(mine), row['action_type'], len(found)),
+                 'launched': mine, 'all': found}
+    else:
+        state = emu.action(action['id'])
     return judge(row_name, row, fault, args, action, state, result, elapsed, api_log, login_tokens, name)
+
+
+def check_launch(row, args, state, result, failed, writes):
+    """A launch cell: (actions launched, lost, problems) from the emulator's state and request log."""
+    problems = []
+    launched = state['launched']
+    if failed:
+        lost = int(bool(launched))  # a failure must leave nothing launched (every failing launch cell fails before or at the POST)
+        if launched:
+            problems.append('the task failed (%s) but the emulator holds %d %s action(s) with its comment'
+                            % ((result.get('msg') or '')[:200], len(launched), row['action_type']))
+    else:
+        returned = (result.get('machine_action') or {}).get('id')
+        lost = int(len(launched) != 1 or not result.get('changed') or returned != launched[0]['id'])
+        if lost:
+            problems.append('the task succeeded with changed=%s, machine_action %s, but the emulator holds %s'
+                            % (result.get('changed'), returned, [a['id'] for a in launched]))
+    others = [a for a in state['all'] if a not in launched]
+    if others:
+        problems.append('%d other action(s) on the machine: %s' % (len(others), [(a['type'], a.get('requestorComment')) for a in others]))
+    if len(writes) > args['max_retries'] + 1:
+        problems.append('%d launch POSTs, more than the %d attempts allowed' % (len(writes), args['max_retries'] + 1))
+    writes = sorted(writes, key=lambda e: e['time'])  # by arrival: a stalled request is logged only when its stall ends
+    maybe_sent = [i for i, e in enumerate(writes) if e.get('fault') in SOCKET_KINDS or (e.get('status') or 0) >= 500]
+    if maybe_sent and len(writes) > maybe_sent[0] + 1:
+        problems.append('%d launch POST(s) sent after one that may have reached the server' % (len(writes) - maybe_sent[0] - 1))
+    return len(launched), lost, problems
 
 
 def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, login_tokens, name):  # pylint: disable=too-many-branches
@@ -298,6 +335,10 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
     writes = [e for e in api_log if e['api'] == row['write_op'] and e['method'] == 'POST'] if row['write_op'] else []
     processed = bool(fault['rule'] and fault['rule'].get('process'))
     applied = sum(1 for e in writes if e['status'] == 200 or (e['fault'] in SOCKET_KINDS and processed))
+    lost = 0
+    if row['check'] == 'launch':
+        applied, lost, launch_problems = check_launch(row, args, state, result, failed, writes)
+        problems.extend(launch_problems)
     duplicates = max(0, applied - 1)
     faulted = sum(1 for e in api_log + login_tokens if e.get('fault'))
     if fault['rule'] and faulted == 0:
@@ -306,7 +347,6 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
         problems.append('the fault fired %d times, more than %d' % (faulted, fault['times']))
     if 'Traceback' in json.dumps(result) or 'MODULE FAILURE' in msg:
         problems.append('a traceback instead of a clear message: %s' % msg[:300])
-    lost = 0
     if row['check'] == 'cancel':
         ours = state['status'] == 'Cancelled' and state.get('cancellationComment') == matrix.COMMENT
         said = not failed and bool(result.get('changed'))
@@ -321,12 +361,14 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
             problems.append('the module said changed=%s failed=%s but the emulator has the action %s (comment %r)'
                             % (result.get('changed'), failed, state['status'], state.get('cancellationComment')))
     if duplicates:
-        problems.append('%d duplicate cancel(s) applied' % duplicates)
+        problems.append('%d duplicate %s(s) applied' % (duplicates, 'launch' if row['check'] == 'launch' else 'cancel'))
     if expect == 'recovers':
         if failed:
             problems.append('failed instead of recovering: %s' % msg[:300])
         elif row['check'] == 'cancel' and not (result.get('changed') and state['status'] == 'Cancelled'):
             problems.append('not cancelled: changed=%s, emulator status %s' % (result.get('changed'), state['status']))
+        elif row['check'] == 'launch' and not result.get('changed'):
+            problems.append('recovered but changed=false: the launch it made must show as a change')
         elif row['check'] == 'info' and [a.get('id') for a in result.get('machine_actions', [])] != [action['id']]:
             problems.append('info returned %s, the emulator has [%s]' % ([a.get('id') for a in result.get('machine_actions', [])], action['id']))
         if fault.get('no_retry') and len(api_log) != row.get('clean_calls', row['calls']):
@@ -432,7 +474,7 @@ def run_bad_inputs(runner):
         if log:
             record['problems'].append('%d request(s) reached the emulator during the bad-input runs' % len(log))
         shown = json.dumps(dict(record['args'], **record['env']))[:60]
-        module = record['module'].replace('mde_machine_action_', '')
+        module = record['module'].replace('mde_machine_action_', '').replace('mde_machine_', '')
         print('%s bad input %-8s %-60s %s' % ('ok  ' if not record['problems'] else 'FAIL', module, shown, '; '.join(record['problems'])), flush=True)
     return records, len(log)
 
@@ -705,10 +747,13 @@ def doc_tables():
     lines = ['### Fault matrix', '',
              'Every fault below runs against every module row it applies to (%d rows, %d cells): %s.'
              % (len(matrix.ROWS), len(matrix.cells()), ', '.join('`%s` (%s)' % (n, r['module']) for n, r in matrix.ROWS.items())),
-             'Bounds in every cell: %s.' % ', '.join('`%s=%s`' % kv for kv in matrix.BOUNDS.items()), '',
+             'Bounds in every cell: %s.' % ', '.join('`%s=%s`' % kv for kv in matrix.BOUNDS.items()),
+             'Launch rows (%s) run on a machine of their own with a comment of their own; after the task the emulator must hold '
+             'exactly one action of the type with that comment when the task succeeded (changed), none when it failed, and no '
+             'launch POST may follow one that may have reached the server.' % ', '.join('`%s`' % n for n in matrix.LAUNCH_ROWS), '',
              '| fault | hits | heals | expected outcome |', '|---|---|---|---|']
     for fault in matrix.FAULTS:
-        on = {'read': "the row's first look-up", 'write': 'the cancel POST', 'token': 'the token endpoint', 'api': 'every API call',
+        on = {'read': "the row's first look-up", 'write': "the row's POST (cancel or launch)", 'token': 'the token endpoint', 'api': 'every API call',
               'last': "the row's last call"}[fault['on']]
         if fault.get('rows'):
             on += ' (%s)' % ', '.join(fault['rows'])
@@ -727,7 +772,8 @@ def doc_tables():
               '| module | input | message names | and says |', '|---|---|---|---|']
     for module, args, env, option, fix in matrix.BAD_INPUTS:
         shown = ', '.join('%s=%s' % (k, json.dumps(v)) for k, v in sorted(dict(args, **env).items())) or '(none)'
-        cells = (module.replace('mde_machine_action_', ''), shown.replace('|', '\\|'), option.replace('|', '\\|'), fix.replace('|', '\\|'))
+        cells = (module.replace('mde_machine_action_', '').replace('mde_machine_', ''), shown.replace('|', '\\|'), option.replace('|', '\\|'),
+                 fix.replace('|', '\\|'))
         lines.append('| %s | `%s` | `%s` | %s |' % cells)
     return '\n'.join(lines) + '\n'
 
