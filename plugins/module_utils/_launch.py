@@ -122,7 +122,9 @@ class Launcher:
                 if again:
                     # the service refused because of a running action with other parameters
                     raise self._busy(again[0], spec, refused=err)
-                raise
+                err.msg = join_sentences(err.msg, 'Nothing was launched.')
+                err.args = (err.msg,)
+                raise err
             if err.maybe_sent:
                 return self._recover(machine_id, spec, comment, started, err), True
             raise
