@@ -23,7 +23,7 @@ BOUNDS = {'timeout': 3.0, 'max_retries': 2, 'max_wait': 2.0, 'poll_interval': 0.
 # comment when the task succeeded, none when it failed, and no POST followed a POST that may have
 # been sent). ``faults`` limits a row to some faults (rows that only add another path to the same code).
 # Launch rows run on a fresh machine with no action; ``{comment}`` is unique to the cell.
-LAUNCH_ROWS = ['av_scan', 'isolation']
+LAUNCH_ROWS = ['av_scan', 'isolation', 'app_restriction', 'file_quarantine', 'offboard']
 _LAUNCH_FAULTS = ['429 Retry-After seconds', 'HTTP 503', 'connection refused', 'connection reset', 'dropped after the request was sent',
                   'read timeout (stall > timeout)', 'HTML page with HTTP 200', 'HTTP 200 with JSON that is not the entity',
                   'error envelope with unexpected fields', 'token expires mid-play', '429 on the launch POST', 'HTTP 500 on the launch POST',
@@ -31,6 +31,9 @@ _LAUNCH_FAULTS = ['429 Retry-After seconds', 'HTTP 503', 'connection refused', '
                   'reset before the launch was applied',
                   'launch POST dropped after it was applied', 'launch POST dropped before it was applied',
                   'read timeout on the launch POST, applied', 'read timeout on the launch POST, not applied']
+# The other launch modules share the launch code path of av_scan and isolation: their rows take the POST-side faults only.
+_LAUNCH_POST_FAULTS = ['429 on the launch POST', 'HTTP 503 on the launch POST', 'launch POST dropped after it was applied',
+                       'launch POST dropped before it was applied', 'read timeout on the launch POST, applied']
 ROWS = {
     'cancel_by_id': {
         'module': 'mde_machine_action_cancel', 'args': {'id': '{action_id}', 'comment': COMMENT},
@@ -64,6 +67,24 @@ ROWS = {
         'module': 'mde_machine_isolation', 'args': {'machine_id': '{machine_id}', 'state': 'isolated', 'isolation_type': 'full',
                                                     'comment': '{comment}'},
         'read_op': 'list_actions', 'write_op': 'isolate', 'action_type': 'Isolate', 'calls': 3, 'clean_calls': 2, 'check': 'launch',
+    },
+    'app_restriction': {
+        'faults': _LAUNCH_POST_FAULTS,
+        'module': 'mde_machine_app_restriction', 'args': {'machine_id': '{machine_id}', 'state': 'restricted', 'comment': '{comment}'},
+        'read_op': 'list_actions', 'write_op': 'restrict_code_execution', 'action_type': 'RestrictCodeExecution', 'calls': 3,
+        'clean_calls': 2, 'check': 'launch',
+    },
+    'file_quarantine': {
+        'faults': _LAUNCH_POST_FAULTS,
+        'module': 'mde_machine_file_quarantine', 'args': {'machine_id': '{machine_id}', 'sha1': '87662bc3d60e4200ceaf7aae249d1c343f4b83c9',
+                                                          'comment': '{comment}'},
+        'read_op': 'list_actions', 'write_op': 'stop_and_quarantine_file', 'action_type': 'StopAndQuarantineFile', 'calls': 3,
+        'clean_calls': 2, 'check': 'launch',
+    },
+    'offboard': {
+        'faults': _LAUNCH_POST_FAULTS,
+        'module': 'mde_machine_offboard', 'args': {'machine_id': '{machine_id}', 'comment': '{comment}'},
+        'read_op': 'list_actions', 'write_op': 'offboard', 'action_type': 'Offboard', 'calls': 3, 'clean_calls': 2, 'check': 'launch',
     },
 }
 
