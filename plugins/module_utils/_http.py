@@ -247,7 +247,6 @@ class MdeClient:
         self.clock = clock
         self.budget_folder = budget_folder
         self.budgets = {}
-        self.calls = 0
 
     def _budget(self, api):
         if api not in self.budgets:
@@ -268,7 +267,6 @@ class MdeClient:
         if body is not None:
             kwargs['data'] = json.dumps(body)
             headers['Content-Type'] = 'application/json'
-        self.calls += 1
         return self.session.request(method, url, **kwargs)
 
     def request(self, method, path, api, body=None, params=None, url=None, retry_safe=None, not_found_hint=None):

@@ -20,6 +20,7 @@ as ActiveRequestAlreadyExists, or a 201 returning an action that already existed
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
 import time
 from datetime import datetime
 
@@ -84,10 +85,6 @@ class Launcher:
         """Actions of these types that are Pending, InProgress or Succeeded, newest first (the state rule of design.md)."""
         found = self.actions.list(ma.build_filter(machine_id=machine_id, types=types, statuses=ACTIVE_STATUSES))
         return _newest_first([a for a in found if (a.get('status') or '').lower() in ('pending', 'inprogress', 'succeeded')])
-
-    def newest_active(self, machine_id, types):
-        found = self.active(machine_id, types)
-        return found[0] if found else None
 
     def launch(self, machine_id, spec, comment, check_mode, existing=None):
         """Returns (action or None in check mode, changed).
@@ -294,7 +291,6 @@ def run_state(module, types, desired_type, spec, states, conflict=None):
 
 def check_dest(path, option='dest', folder=False):
     """A download target whose folder exists and is writable, checked before any request."""
-    import os  # pylint: disable=import-outside-toplevel
     target = os.path.abspath(path)
     parent = target if folder else os.path.dirname(target)
     if folder and os.path.exists(target) and not os.path.isdir(target):

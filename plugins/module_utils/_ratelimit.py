@@ -77,7 +77,6 @@ class RateBudget:
         self.clock = clock
         self.sleep = sleep
         self.lock_timeout = lock_timeout
-        self.waited = 0.0
 
     def _load(self, now):
         state = _files.read_json(self.path)
@@ -114,7 +113,6 @@ class RateBudget:
                 if wait is None:
                     state['calls'].append(now)
                     _files.write_json_atomic(self.path, state)
-                    self.waited += waited
                     return waited
             wait = max(wait, 0.0)
             if wait > self.max_wait:

@@ -54,7 +54,7 @@ def test_get_sends_token_and_query(tmp_path, clock):
     assert kwargs['headers']['Authorization'] == 'Bearer token-1'
     assert kwargs['headers']['Accept'] == 'application/json'
     assert 'data' not in kwargs
-    assert client.calls == 1
+    assert len(session.calls) == 1
     assert len(budget_state(tmp_path, 'get_action')['calls']) == 1
 
 

@@ -140,18 +140,18 @@ def test_refused_connection_is_retried_since_nothing_was_sent(tmp_path, clock):
     assert [m for m, dummy in sent(session)] == ['GET', 'POST', 'POST']
 
 
-def test_newest_active_orders_by_creation_time(tmp_path, clock):
+def test_active_orders_by_creation_time(tmp_path, clock):
     older = entity('i1', status='Succeeded', created='2025-05-01T00:00:00Z')
     newer = entity('u1', type='Unisolate', status='Pending', created='2025-05-02T00:00:00Z')
     launch, session = launcher(tmp_path, clock, [page(older, newer)])
-    assert launch.newest_active(MACHINE, ['Isolate', 'Unisolate']) == newer
+    assert launch.active(MACHINE, ['Isolate', 'Unisolate'])[0] == newer
     query = requests.utils.unquote(session.calls[0][1])
     assert "status eq 'Succeeded'" in query and "type eq 'Unisolate'" in query
 
 
-def test_newest_active_none_without_history(tmp_path, clock):
+def test_active_none_without_history(tmp_path, clock):
     launch, dummy = launcher(tmp_path, clock, [page()])
-    assert launch.newest_active(MACHINE, ['Isolate', 'Unisolate']) is None
+    assert launch.active(MACHINE, ['Isolate', 'Unisolate']) == []
 
 
 # name resolution --------------------------------------------------------------------------
