@@ -220,6 +220,29 @@ def api_error(method, path, response, hint=None):
                     correlation_id=target if isinstance(target, str) else None, maybe_sent=status >= 500)
 
 
+def _body_chunks(response, peer):
+    """The body of a download, checked: a failure while it streams (reset, TLS record cut short, read
+    timeout) or fewer bytes than Content-Length announced is a broken download, retried from the start
+    (write_stream_atomic removes the partial temp file)."""
+    expected = None
+    if response.headers.get('Content-Encoding', 'identity').lower() == 'identity':
+        try:
+            expected = int(response.headers.get('Content-Length'))
+        except (TypeError, ValueError):
+            expected = None
+    received = 0
+    try:
+        for chunk in response.iter_content(chunk_size=65536):
+            received += len(chunk)
+            yield chunk
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise RetryableError(MdeError('The download from %s broke after %d of %s bytes: %s.' % (
+            peer, received, expected if expected is not None else 'unknown', _reason(exc)), kind='transport'))
+    if expected is not None and received != expected:
+        raise RetryableError(MdeError('The download from %s was cut short: %d of %d bytes arrived.' % (peer, received, expected),
+                                      kind='transport'))
+
+
 def _no_auth(request):
     """requests auth hook for storage hosts: whatever the environment (netrc) says, send no Authorization."""
     request.headers.pop('Authorization', None)
@@ -348,18 +371,21 @@ class MdeClient:
         def attempt(dummy_retry):
             try:
                 response = self.session.request('GET', url, stream=True, auth=_no_auth)
-                if response.status_code != 200:
-                    err = MdeError('%s answered HTTP %d: "%s". The link may have expired; running the task again fetches a new one.'
-                                   % (peer, response.status_code, _snippet(response.text)), kind='api', status=response.status_code)
-                    if response.status_code in RETRY_STATUSES:
-                        raise RetryableError(err)
-                    raise err
-                return _files.write_stream_atomic(dest, response.iter_content(chunk_size=65536))
             except Exception as exc:  # pylint: disable=broad-except
                 err = transport_error(exc, peer, self.settings, retry_safe=True)
                 if err is None:
                     raise
                 raise err
+            try:
+                if response.status_code != 200:
+                    err = MdeError('%s answered HTTP %d: "%s".' % (peer, response.status_code, _snippet(response.text)),
+                                   kind='api', status=response.status_code)
+                    if response.status_code in RETRY_STATUSES or response.status_code == 429:
+                        raise RetryableError(err, delay=parse_retry_after(response.headers.get('Retry-After'), self.clock()))
+                    raise err
+                return _files.write_stream_atomic(dest, _body_chunks(response, peer))
+            finally:
+                response.close()
 
         return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep)
 

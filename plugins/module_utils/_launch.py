@@ -255,7 +255,16 @@ def run_action(module, spec, must_wait=False, after=None):
     action, result = finish(module, launcher, action, changed, must_wait)
     result['machine_id'] = machine_id
     if after is not None and action is not None and not module.check_mode:
-        result.update(after(action))
+        try:
+            result.update(after(action))
+        except MdeError as err:
+            # the action ran: the failure keeps it (and changed) in the result and says what a re-run does
+            err.msg = join_sentences('Machine action %s (%s) %s, but fetching its results failed: %s' % (
+                action.get('id'), action.get('type'), action.get('status'), err.msg),
+                'Running the task again starts a new %s.' % spec.describe)
+            err.args = (err.msg,)
+            err.details = dict(result, **err.details)
+            raise
     return result
 
 
@@ -302,6 +311,21 @@ def check_dest(path, option='dest', folder=False):
     if not os.access(parent, os.W_OK | os.X_OK):
         raise config_error('The folder of %s (%s) is not writable by the user running the module.' % (option, parent))
     return target
+
+
+def fetch_result(module, path, api, dest, attempts=3):
+    """Download what a link call (package URI, live response result) points to into ``dest``.
+
+    The links are short-lived: when the storage host refuses one (HTTP 403, expired), a fresh
+    link is asked for once, as the API documents; nothing runs again on the machine.
+    """
+    url = fetch_link(module, path, api, attempts)
+    try:
+        return module.client.download(url, dest)
+    except MdeError as err:
+        if err.status != 403:
+            raise
+    return module.client.download(fetch_link(module, path, api, attempts), dest)
 
 
 def fetch_link(module, path, api, attempts=3):

@@ -122,8 +122,7 @@ def main():
                               describe='investigation package collection')
 
     def download(action):
-        url = _launch.fetch_link(module, '/api/machineactions/%s/getPackageUri' % action['id'], 'get_package_uri')
-        digest, size = module.client.download(url, dest)
+        digest, size = _launch.fetch_result(module, '/api/machineactions/%s/getPackageUri' % action['id'], 'get_package_uri', dest)
         return {'changed': True, 'dest': dest, 'sha256': digest, 'size': size}
 
     def run():

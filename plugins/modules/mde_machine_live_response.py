@@ -243,9 +243,8 @@ def main():
     def download(action):
         results = []
         for index, path in sorted(targets.items()):
-            url = _launch.fetch_link(module, '/api/machineactions/%s/GetLiveResponseResultDownloadLink(index=%d)' % (action['id'], index),
-                                     'get_live_response_result', attempts=1)
-            digest, size = module.client.download(url, path)
+            digest, size = _launch.fetch_result(module, '/api/machineactions/%s/GetLiveResponseResultDownloadLink(index=%d)' % (
+                action['id'], index), 'get_live_response_result', path, attempts=1)
             results.append(describe(index, path, digest, size))
         return {'changed': True, 'results': results}
 

@@ -58,6 +58,10 @@ class EmulatorControl(object):
     def action(self, action_id):
         return self._call("GET", "/control/actions/%s" % action_id)
 
+    def results(self, action_id):
+        """What the storage host serves for an action: [{index, sha256, size}]."""
+        return self._call("GET", "/control/actions/%s/results" % action_id)["results"]
+
     def add_machine(self, machine):
         return self._call("POST", "/control/machines", machine)
 

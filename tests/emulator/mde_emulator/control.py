@@ -11,10 +11,11 @@ import re
 
 from .seeds import get_seed
 from .state import StateError
+from . import storage
 from .util import json_response
 
 FAULT_KINDS = ("status", "throttle", "error", "html", "reset", "drop", "stall", "delay", "expire_token",
-               "finalize_on_cancel")
+               "finalize_on_cancel", "truncate")
 
 
 def _error(status, message):
@@ -65,6 +66,10 @@ def handle(emu, req):  # pylint: disable=too-many-return-statements,too-many-bra
             emu.state.advance()
             return json_response(200, {"machines": emu.state.list_machines(with_state=True)[0],
                                        "actions": emu.state.all_actions(), "emulated_now": emu.clock.now()})
+        match = re.match(r"^/control/actions/([^/]+)/results$", path)
+        if match and method == "GET":
+            action = emu.state.get_action(match.group(1))
+            return json_response(200, {"results": storage.expected_results(action)}) if action else _error(404, "no such action")
         match = re.match(r"^/control/actions/([^/]+)$", path)
         if match and method == "GET":
             action = emu.state.get_action(match.group(1))

@@ -106,7 +106,8 @@ class Handler(BaseHTTPRequestHandler):
             return b"".join(chunks)
         return b""
 
-    def _send(self, response):
+    def _send(self, response, cut=None):
+        """Write the response; ``cut`` sends only that many body bytes (the Content-Length stays whole)."""
         self.send_response(response.status)
         headers = dict(response.headers)
         headers.setdefault("Content-Type", "application/json; charset=utf-8")
@@ -115,7 +116,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(response.body)
+            self.wfile.write(response.body if cut is None else response.body[:cut])
         self.wfile.flush()
 
     def _break(self, kind, seconds=0.0):
@@ -224,6 +225,10 @@ class Handler(BaseHTTPRequestHandler):
             if op == "cancel_action":
                 emu.state.force_final(handler.params["action_id"], fault.get("final_status", "Succeeded"))
             return None
+        if kind == "truncate":
+            response = self._process(emu, req, op, handler)
+            self._send(response, cut=len(response.body) // 2)
+            self._break("reset" if fault.get("reset", True) else "drop")
         if kind in SOCKET_FAULTS:
             if fault.get("process"):
                 self._process(emu, req, op, handler)
@@ -253,6 +258,10 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "error":
             status = int(fault.get("status", 500))
             codes = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
+            if host == "storage":  # Azure Storage answers in XML
+                return storage.storage_error(status, "ServerBusy" if status == 503 else "InternalError",
+                                             "The server is currently unable to receive requests. Please retry your request."
+                                             if status == 503 else "Server encountered an internal error. Please try again after some time.")
             if host == "login":
                 return entra.entra_error(emu, status, "temporarily_unavailable" if status == 503 else "server_error",
                                          50000, "There was an error issuing a token or an issue with our sign-in "

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import io
 import json
@@ -66,6 +67,18 @@ def live_response_result(action, index):
     content = ("Emulated copy of %s collected from %s by machine action %s\n" % (
         params.get("Path"), action["computerDnsName"], action["id"])).encode("utf-8")
     return content, "application/octet-stream"
+
+
+def expected_results(action):
+    """What the storage host serves for an action: [{index, sha256, size}] (index null for a package)."""
+    out = []
+    if action["type"] == "CollectInvestigationPackage" and action["status"] == "Succeeded":
+        out.append((None, package_zip(action)))
+    elif action["type"] == "LiveResponse":
+        for index, command in enumerate(action.get("commands") or []):
+            if command["command"]["type"] != "PutFile" and command.get("commandStatus") == "Completed":
+                out.append((index, live_response_result(action, index)[0]))
+    return [{"index": index, "sha256": hashlib.sha256(body).hexdigest(), "size": len(body)} for index, body in out]
 
 
 def download(emu, req):

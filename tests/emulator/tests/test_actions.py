@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -241,3 +242,23 @@ def test_v1_prefix_and_unknown_path(api):
     assert api.get("/api/v1.0/machineactions?$top=1").status_code == 200
     resp = api.get("/api/nothing")
     assert resp.status_code == 404 and "error" in resp.json()
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_storage_faults_and_expected_results(api, ctl, settings, reset):
+    created = api.post("/api/machines/%s/collectInvestigationPackage" % WEB, {"Comment": "collect"}).json()
+    ctl.advance_clock(200)
+    url = api.get("/api/machineactions/%s/getPackageUri" % created["id"]).json()["value"]
+    expected = ctl.results(created["id"])
+    assert [r["index"] for r in expected] == [None]
+    # a download cut short: the Content-Length promises more than arrives, then the connection breaks
+    ctl.add_faults({"host": "storage", "kind": "truncate", "reset": reset},
+                   {"host": "storage", "kind": "error", "status": 503})
+    with pytest.raises(requests.exceptions.RequestException):
+        requests.get(url, verify=settings["ca_path"]).raise_for_status()
+    busy = requests.get(url, verify=settings["ca_path"])
+    assert busy.status_code == 503 and "<Code>ServerBusy</Code>" in busy.text
+    whole = requests.get(url, verify=settings["ca_path"])
+    assert whole.status_code == 200
+    assert hashlib.sha256(whole.content).hexdigest() == expected[0]["sha256"] and len(whole.content) == expected[0]["size"]
+    assert [e["fault"] for e in ctl.requests(host="storage")["requests"]] == ["truncate", "error", None]

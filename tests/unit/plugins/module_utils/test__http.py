@@ -478,3 +478,88 @@ def test_session_without_verification():
     session.request('POST', API_URL + '/api/x', verify=True)
     assert adapter.sent[0][1]['verify'] is False
     assert _http.MdeSession(True, 5.0).retry_after() is None
+
+
+# Downloads from pre-signed links ----------------------------------------------------------------
+
+LINK = 'https://storage.mde.test/packages/abc.zip?sig=s3cr3t'
+
+
+class _Raw:
+    """A urllib3-like raw body: yields ``parts``, then raises ``error`` (if any)."""
+
+    def __init__(self, parts, error=None):
+        self.parts, self.error = parts, error
+
+    def stream(self, chunk_size, decode_content=True):  # pylint: disable=unused-argument
+        for part in self.parts:
+            yield part
+        if self.error is not None:
+            raise self.error
+
+    def close(self):
+        self.closed = True
+
+
+def body_response(parts, length=None, error=None, status=200, headers=None):
+    response = make_response(status, headers=headers, url=LINK)
+    response.raw = _Raw(parts, error)
+    if length is not None:
+        response.headers['Content-Length'] = str(length)
+    return response
+
+
+def test_download_writes_atomically_without_token(tmp_path, clock):
+    dest = str(tmp_path / 'out' / 'package.zip')
+    os.mkdir(str(tmp_path / 'out'))
+    client, session = new_client(tmp_path, clock, [body_response([b'PK\x03', b'\x04rest'], length=8)])
+    digest, size = client.download(LINK, dest)
+    assert size == 8 and open(dest, 'rb').read() == b'PK\x03\x04rest'
+    assert digest == __import__('hashlib').sha256(b'PK\x03\x04rest').hexdigest()
+    assert oct(os.stat(dest).st_mode & 0o777) == '0o600'
+    method, url, kwargs = session.calls[0]
+    assert (method, url) == ('GET', LINK)
+    assert 'Authorization' not in (kwargs.get('headers') or {})
+    assert kwargs['auth'] is _http._no_auth
+    assert os.listdir(str(tmp_path / 'out')) == ['package.zip']
+
+
+@pytest.mark.parametrize('broken', [
+    body_response([b'PK\x03'], length=8),  # closed cleanly after 3 of 8 bytes
+    body_response([b'PK\x03'], length=8, error=ProtocolError('Connection broken: IncompleteRead(3 bytes read, 5 more expected)')),
+    body_response([b'PK\x03'], error=ProtocolError('Connection broken: ConnectionResetError(104)')),
+], ids=['short', 'incomplete-read', 'reset'])
+def test_download_cut_short_is_retried_from_the_start(tmp_path, clock, broken):
+    dest = str(tmp_path / 'out' / 'package.zip')
+    os.mkdir(str(tmp_path / 'out'))
+    client, session = new_client(tmp_path, clock, [broken, body_response([b'PK\x03\x04rest'], length=8)])
+    assert client.download(LINK, dest)[1] == 8
+    assert len(session.calls) == 2 and len(clock.sleeps) == 1
+    assert os.listdir(str(tmp_path / 'out')) == ['package.zip']
+
+
+def test_download_that_always_breaks_leaves_no_file(tmp_path, clock):
+    dest = str(tmp_path / 'out' / 'package.zip')
+    os.mkdir(str(tmp_path / 'out'))
+    client, session = new_client(tmp_path, clock, [body_response([b'PK'], length=8) for dummy in range(3)], max_retries=2)
+    with pytest.raises(MdeError) as info:
+        client.download(LINK, dest)
+    assert 'cut short: 2 of 8 bytes' in info.value.msg and 'max_retries=2' in info.value.msg
+    assert 's3cr3t' not in info.value.msg
+    assert len(session.calls) == 3 and os.listdir(str(tmp_path / 'out')) == []
+
+
+@pytest.mark.parametrize('status,retried', [(503, True), (500, True), (429, True), (403, False), (404, False)])
+def test_download_status(tmp_path, clock, status, retried):
+    dest = str(tmp_path / 'package.zip')
+    error = make_response(status, text='<?xml version="1.0"?><Error><Code>AuthenticationFailed</Code></Error>', url=LINK,
+                          headers={'Retry-After': '2'} if status == 429 else None)
+    client, session = new_client(tmp_path, clock, [error, body_response([b'data'], length=4)])
+    if retried:
+        assert client.download(LINK, dest)[1] == 4
+        assert clock.sleeps == ([2.0] if status == 429 else clock.sleeps) and len(clock.sleeps) == 1
+    else:
+        with pytest.raises(MdeError) as info:
+            client.download(LINK, dest)
+        assert info.value.status == status and 'HTTP %d' % status in info.value.msg and 'AuthenticationFailed' in info.value.msg
+        assert len(session.calls) == 1 and not os.path.exists(dest)

@@ -225,3 +225,48 @@ def test_400_for_a_non_exclusive_action_names_the_running_one(tmp_path, clock):
     with pytest.raises(MdeError) as info:
         launch.launch(MACHINE, QUARANTINE, COMMENT, False)
     assert 'q1' in info.value.msg and info.value.error_code == 'ActiveRequestAlreadyExists'
+
+
+# Downloads of results ------------------------------------------------------------------------
+
+def _link(n):
+    return make_response(200, {'@odata.context': API_URL + '/api/$metadata#Edm.String',
+                               'value': '"https://storage.mde.test/packages/p.zip?sig=s%d"' % n})
+
+
+def _file(content):
+    response = make_response(200, text=content)
+    response._content_consumed = True
+    response.headers['Content-Length'] = str(len(content))
+    return response
+
+
+def _expired():
+    return make_response(403, text='<?xml version="1.0"?><Error><Code>AuthenticationFailed</Code>'
+                                   '<Message>Signed expiry time has to be after signed start time</Message></Error>')
+
+
+def fetcher(tmp_path, clock, script):
+    session = FakeSession(script)
+    client = _http.MdeClient(make_settings(max_retries=2), session, FakeTokens(), sleep=clock.sleep, budget_folder=str(tmp_path), clock=clock)
+    module = type('Module', (), {'client': client, 'settings': client.settings})()
+    return module, session
+
+
+def test_an_expired_link_is_fetched_again_once(tmp_path, clock):
+    module, session = fetcher(tmp_path, clock, [_link(1), _expired(), _link(2), _file('zip!')])
+    dest = str(tmp_path / 'p.zip')
+    digest, size = _launch.fetch_result(module, '/api/machineactions/a1/getPackageUri', 'get_package_uri', dest)
+    assert size == 4 and open(dest).read() == 'zip!'
+    assert [u.split('?')[-1] if 'storage' in u else u[len(API_URL):] for dummy, u, dummy2 in session.calls] == [
+        '/api/machineactions/a1/getPackageUri', 'sig=s1', '/api/machineactions/a1/getPackageUri', 'sig=s2']
+    assert [('Authorization' in (kw.get('headers') or {})) for dummy, u, kw in session.calls] == [True, False, True, False]
+
+
+def test_a_link_refused_twice_fails_without_a_third_link(tmp_path, clock):
+    module, session = fetcher(tmp_path, clock, [_link(1), _expired(), _link(2), _expired()])
+    with pytest.raises(MdeError) as info:
+        _launch.fetch_result(module, '/api/machineactions/a1/getPackageUri', 'get_package_uri', str(tmp_path / 'p.zip'))
+    assert info.value.status == 403 and 'HTTP 403' in info.value.msg and 'expiry' in info.value.msg
+    assert 'sig=' not in info.value.msg
+    assert len(session.calls) == 4 and not (tmp_path / 'p.zip').exists()
