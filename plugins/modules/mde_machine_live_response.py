@@ -244,7 +244,7 @@ def main():
         results = []
         for index, path in sorted(targets.items()):
             digest, size = _launch.fetch_result(module, '/api/machineactions/%s/GetLiveResponseResultDownloadLink(index=%d)' % (
-                action['id'], index), 'get_live_response_result', path, attempts=1)
+                action['id'], index), 'get_live_response_result', path)
             results.append(describe(index, path, digest, size))
         return {'changed': True, 'results': results}
 

@@ -71,6 +71,9 @@ class EmulatorControl(object):
     def add_faults(self, *faults):
         return self._call("POST", "/control/faults", {"faults": list(faults)})["ids"]
 
+    def remove_fault(self, fault_id):
+        return self._call("DELETE", "/control/faults/%d" % fault_id)
+
     def faults(self):
         return self._call("GET", "/control/faults")["faults"]
 

@@ -90,6 +90,10 @@ def handle(emu, req):  # pylint: disable=too-many-return-statements,too-many-bra
             if method == "DELETE":
                 emu.state.clear_faults()
                 return json_response(200, {"ok": True})
+        match = re.match(r"^/control/faults/(\d+)$", path)
+        if match and method == "DELETE":
+            removed = emu.state.remove_fault(int(match.group(1)))
+            return json_response(200, {"ok": True}) if removed else _error(404, "no such fault")
         if path == "/control/config":
             if method == "POST":
                 return json_response(200, emu.state.update_config(_body(req)))

@@ -7,12 +7,15 @@ handler thread, request logging, and the fault rules applied at the socket level
 
 from __future__ import annotations
 
+import array
 import email.utils
+import fcntl
 import json
 import socket
 import ssl
 import struct
 import sys
+import termios
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +26,20 @@ from .util import Response, json_response, mde_error
 
 HOSTS = ("api", "login", "storage", "control")
 SOCKET_FAULTS = ("reset", "drop", "stall")
+
+
+def _drain(conn, limit=2.0):
+    """Wait (at most ``limit`` s) until the kernel has sent what was written to ``conn`` (Linux SIOCOUTQ)."""
+    deadline = time.monotonic() + limit
+    buf = array.array("i", [0])
+    while time.monotonic() < deadline:
+        try:
+            fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, buf, True)
+        except OSError:
+            return
+        if buf[0] == 0:
+            return
+        time.sleep(0.01)
 
 
 class Request(object):  # pylint: disable=too-few-public-methods,too-many-instance-attributes
@@ -228,6 +245,7 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "truncate":
             response = self._process(emu, req, op, handler)
             self._send(response, cut=len(response.body) // 2)
+            _drain(self.connection)  # the client must get the half body before the RST, which discards unsent data
             self._break("reset" if fault.get("reset", True) else "drop")
         if kind in SOCKET_FAULTS:
             if fault.get("process"):

@@ -604,6 +604,14 @@ class State(object):  # pylint: disable=too-many-instance-attributes,too-many-pu
                 out.append(item)
             return out
 
+    def remove_fault(self, fault_id):
+        """Remove one rule (other rules, e.g. of tests running beside, stay); False if it is not there."""
+        with self.lock:
+            kept = [r for r in self.faults if r["id"] != fault_id]
+            removed = len(kept) != len(self.faults)
+            self.faults = kept
+            return removed
+
     def clear_faults(self):
         with self.lock:
             self.faults = []

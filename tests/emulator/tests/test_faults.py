@@ -61,6 +61,17 @@ def test_skip_and_forever(api, ctl):
     assert api.get("/api/machines").status_code == 200
 
 
+def test_remove_one_fault(api, ctl):
+    first, second = ctl.add_faults({"api": "list_machines", "kind": "error", "times": 0},
+                                   {"api": "get_machine", "kind": "error", "status": 503, "times": 0})
+    ctl.remove_fault(first)
+    assert api.get("/api/machines").status_code == 200
+    assert api.get("/api/machines/%s" % WEB).status_code == 503
+    assert [f["id"] for f in ctl.faults()] == [second]
+    with pytest.raises(Exception, match="404"):
+        ctl.remove_fault(first)
+
+
 @pytest.mark.parametrize("kind,exc", [
     ("reset", requests.exceptions.ConnectionError),
     ("drop", requests.exceptions.ConnectionError),

@@ -23,7 +23,9 @@ BOUNDS = {'timeout': 3.0, 'max_retries': 2, 'max_wait': 2.0, 'poll_interval': 0.
 # comment when the task succeeded, none when it failed, and no POST followed a POST that may have
 # been sent). ``faults`` limits a row to some faults (rows that only add another path to the same code).
 # Launch rows run on a fresh machine with no action; ``{comment}`` is unique to the cell.
-LAUNCH_ROWS = ['av_scan', 'isolation', 'app_restriction', 'file_quarantine', 'offboard']
+LAUNCH_ROWS = ['av_scan', 'isolation', 'app_restriction', 'file_quarantine', 'offboard', 'investigation_package', 'live_response']
+# Rows that download results: after the launch they wait for success, ask for a link (``link_op``) and fetch it from the storage host.
+DOWNLOAD_ROWS = ['investigation_package', 'live_response']
 _LAUNCH_FAULTS = ['429 Retry-After seconds', 'HTTP 503', 'connection refused', 'connection reset', 'dropped after the request was sent',
                   'read timeout (stall > timeout)', 'HTML page with HTTP 200', 'HTTP 200 with JSON that is not the entity',
                   'error envelope with unexpected fields', 'token expires mid-play', '429 on the launch POST', 'HTTP 500 on the launch POST',
@@ -31,9 +33,9 @@ _LAUNCH_FAULTS = ['429 Retry-After seconds', 'HTTP 503', 'connection refused', '
                   'reset before the launch was applied',
                   'launch POST dropped after it was applied', 'launch POST dropped before it was applied',
                   'read timeout on the launch POST, applied', 'read timeout on the launch POST, not applied']
-# The other launch modules share the launch code path of av_scan and isolation: their rows take the POST-side faults only.
-_LAUNCH_POST_FAULTS = ['429 on the launch POST', 'HTTP 503 on the launch POST', 'launch POST dropped after it was applied',
-                       'launch POST dropped before it was applied', 'read timeout on the launch POST, applied']
+_SHA1 = '87662bc3d60e4200ceaf7aae249d1c343f4b83c9'
+_LR_COMMANDS = [{'type': 'RunScript', 'params': {'ScriptName': 'collect.ps1', 'Args': '-Full'}},
+                {'type': 'GetFile', 'params': {'Path': 'C:\\Windows\\Temp\\evidence.zip'}}]
 ROWS = {
     'cancel_by_id': {
         'module': 'mde_machine_action_cancel', 'args': {'id': '{action_id}', 'comment': COMMENT},
@@ -69,25 +71,36 @@ ROWS = {
         'read_op': 'list_actions', 'write_op': 'isolate', 'action_type': 'Isolate', 'calls': 3, 'clean_calls': 2, 'check': 'launch',
     },
     'app_restriction': {
-        'faults': _LAUNCH_POST_FAULTS,
+        'faults': _LAUNCH_FAULTS,
         'module': 'mde_machine_app_restriction', 'args': {'machine_id': '{machine_id}', 'state': 'restricted', 'comment': '{comment}'},
         'read_op': 'list_actions', 'write_op': 'restrict_code_execution', 'action_type': 'RestrictCodeExecution', 'calls': 3,
         'clean_calls': 2, 'check': 'launch',
     },
     'file_quarantine': {
-        'faults': _LAUNCH_POST_FAULTS,
-        'module': 'mde_machine_file_quarantine', 'args': {'machine_id': '{machine_id}', 'sha1': '87662bc3d60e4200ceaf7aae249d1c343f4b83c9',
-                                                          'comment': '{comment}'},
+        'faults': _LAUNCH_FAULTS,
+        'module': 'mde_machine_file_quarantine', 'args': {'machine_id': '{machine_id}', 'sha1': _SHA1, 'comment': '{comment}'},
         'read_op': 'list_actions', 'write_op': 'stop_and_quarantine_file', 'action_type': 'StopAndQuarantineFile', 'calls': 3,
         'clean_calls': 2, 'check': 'launch',
     },
     'offboard': {
-        'faults': _LAUNCH_POST_FAULTS,
+        'faults': _LAUNCH_FAULTS,
         'module': 'mde_machine_offboard', 'args': {'machine_id': '{machine_id}', 'comment': '{comment}'},
         'read_op': 'list_actions', 'write_op': 'offboard', 'action_type': 'Offboard', 'calls': 3, 'clean_calls': 2, 'check': 'launch',
     },
+    # calls: look-up, POST, the wait's polls (bounded by wait_timeout), two links (a refused one is asked for again), two downloads
+    'investigation_package': {
+        'module': 'mde_machine_investigation_package', 'args': {'machine_id': '{machine_id}', 'comment': '{comment}', 'dest': '{dest}/package.zip',
+                                                                'wait_timeout': 60},
+        'read_op': 'list_actions', 'write_op': 'collect_investigation_package', 'link_op': 'get_package_uri',
+        'action_type': 'CollectInvestigationPackage', 'calls': 6, 'clean_calls': 4, 'check': 'download', 'waits': True,
+    },
+    'live_response': {
+        'module': 'mde_machine_live_response', 'args': {'machine_id': '{machine_id}', 'comment': '{comment}', 'commands': _LR_COMMANDS,
+                                                        'dest': '{dest}', 'wait_timeout': 60},
+        'read_op': 'list_actions', 'write_op': 'run_live_response', 'link_op': 'get_live_response_result',
+        'action_type': 'LiveResponse', 'calls': 10, 'clean_calls': 6, 'check': 'download', 'waits': True,
+    },
 }
-
 _ENVELOPE_EXTRA = {
     'error': {'code': 'InvalidRequest', 'message': 'Something about the request is off', 'target': 'f0e1d2c3-corr',
               'innerError': {'date': '2025-05-14T10:00:00', 'request-id': 'abc'}, 'details': [{'code': 'x'}]},
@@ -100,6 +113,8 @@ _ENTRA_INVALID_CLIENT = {
                          'client secret value, not the client secret ID.\r\nTrace ID: 0\r\nCorrelation ID: 1\r\nTimestamp: 2',
     'error_codes': [7000215], 'correlation_id': 'c0ffee00-0000-4000-8000-000000000001',
 }
+_STORAGE_EXPIRED = ('<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate '
+                    'the request. Signed expiry time has to be after signed start time and the current time.</Message></Error>')
 _HTML_200 = '<html><head><title>Sign in to the proxy</title></head><body><h1>Proxy login</h1></body></html>'
 
 # A fault: where it hits (``on``: read = the row's first API operation, write = its cancel/launch
@@ -193,7 +208,40 @@ FAULTS = [
      'rule': {'kind': 'stall', 'seconds': 7, 'process': True}, 'times': 1, 'expect': 'recovers'},
     {'name': 'read timeout on the launch POST, not applied', 'on': 'write', 'rows': LAUNCH_ROWS,
      'rule': {'kind': 'stall', 'seconds': 7, 'process': False}, 'times': 1, 'expect': 'fails', 'msg': ['timeout=3', 'not launched', 'safe']},
+    # Download rows: the link call (package URI, live response result link) and the storage host that serves the files.
+    # After the launch a failure must keep the action (changed, machine_action) in the result and leave no file behind.
+    {'name': '429 on the link call', 'on': 'link', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'throttle', 'retry_after': 1}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'HTTP 503 on the link call', 'on': 'link', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'error', 'status': 503}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'link call reset', 'on': 'link', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'reset'}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'link call 404 right after success', 'on': 'link', 'rows': DOWNLOAD_ROWS,
+     'rule': {'kind': 'status', 'status': 404, 'body': {'error': {'code': 'ResourceNotFound', 'message': 'Not found yet'}}}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'link call HTTP 503, always', 'on': 'link', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'error', 'status': 503}, 'times': 0,
+     'expect': 'fails', 'msg': ['Succeeded, but fetching its results failed', '503', 'max_retries=2', 'starts a new']},
+    {'name': 'link call answers without a link', 'on': 'link', 'rows': DOWNLOAD_ROWS,
+     'rule': {'kind': 'status', 'status': 200, 'body': {'@odata.context': 'x', 'value': None}}, 'times': 0,
+     'expect': 'fails', 'msg': ['without a download link', 'starts a new']},
+    {'name': 'storage HTTP 503', 'on': 'storage', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'error', 'status': 503}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'storage connection reset', 'on': 'storage', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'reset'}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'storage read timeout', 'on': 'storage', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'stall', 'seconds': 7}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'download reset mid-body', 'on': 'storage', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'truncate'}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'download closed early (clean close)', 'on': 'storage', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'truncate', 'reset': False},
+     'times': 1, 'expect': 'recovers'},
+    {'name': 'expired link (storage 403)', 'on': 'storage', 'rows': DOWNLOAD_ROWS,
+     'rule': {'kind': 'status', 'status': 403, 'body': _STORAGE_EXPIRED, 'content_type': 'application/xml'}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'storage 403, always', 'on': 'storage', 'rows': DOWNLOAD_ROWS,
+     'rule': {'kind': 'status', 'status': 403, 'body': _STORAGE_EXPIRED, 'content_type': 'application/xml'}, 'times': 0,
+     'expect': 'fails', 'msg': ['HTTP 403', 'AuthenticationFailed', 'starts a new']},
+    {'name': 'download cut short, always', 'on': 'storage', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'truncate'}, 'times': 0,
+     'expect': 'fails', 'msg': ['broke after', 'max_retries=2', 'starts a new']},
 ]
+for _name in DOWNLOAD_ROWS:  # the launch faults and every fault of the link call and the storage host
+    ROWS[_name]['faults'] = _LAUNCH_FAULTS + [_f['name'] for _f in FAULTS if _f.get('rows') == DOWNLOAD_ROWS]
+
 
 # Bad inputs: module, arguments, environment changes (credentials come from MDE_* variables),
 # the option the message must name and the fix it must state. None may reach the emulator.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import concurrent.futures
 import copy
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 
@@ -54,15 +56,26 @@ class Emulator:
         with urllib.request.urlopen(req, context=self.ctx, timeout=60) as answer:  # nosec - loopback emulator
             return json.loads(answer.read().decode('utf-8'))
 
+    def remove_faults(self, ids):
+        for fault_id in ids:
+            try:
+                self.call('DELETE', '/control/faults/%d' % fault_id)
+            except urllib.error.HTTPError as err:
+                if err.code != 404:  # 404: used up and gone already
+                    raise
+
     def mark(self):
         return self.call('GET', '/control/requests?since=999999999')['last_seq']
 
     def log(self, since):
         return self.call('GET', '/control/requests?since=%d' % since)['requests']
 
-    def new_machine(self):
+    def new_machine(self, lifecycle=None):
         machine_id = uuid.uuid4().hex + uuid.uuid4().hex[:8]
-        self.call('POST', '/control/machines', {'id': machine_id, 'computerDnsName': 'rel-%s.contoso.com' % machine_id[:8]})
+        machine = {'id': machine_id, 'computerDnsName': 'rel-%s.contoso.com' % machine_id[:8]}
+        if lifecycle:
+            machine['_lifecycle'] = lifecycle
+        self.call('POST', '/control/machines', machine)
         return machine_id
 
     def new_action(self, machine_id):
@@ -222,7 +235,7 @@ def bound_for(row, args):
     per_call = (r + 1) * t + r * w           # every attempt times out, every wait is max_wait
     login = (r + 1) * 2 * t + r * w          # msal: discovery + token per attempt
     bound = login + row['calls'] * per_call
-    if args.get('wait'):
+    if args.get('wait') or row.get('waits'):
         bound += args['wait_timeout'] + per_call
     return bound
 
@@ -248,13 +261,16 @@ def closed_port():
 def run_cell(runner, row_name, fault):
     row = matrix.ROWS[row_name]
     emu = runner.emu
-    launch = row['check'] == 'launch'
+    launch = row['check'] in ('launch', 'download')
     name = runner.name('%s %s' % (row_name, fault['name']))
-    machine_id = emu.new_machine()
+    # download rows wait for their action: a short life cycle keeps the wait short
+    machine_id = emu.new_machine({'pending': 5, 'in_progress': 5} if row.get('waits') else None)
     # a launch row starts from a machine without actions: whatever the emulator holds afterwards came from the task
     action = None if launch else emu.new_action(machine_id)
     keys = [action['id'], machine_id] if action else [machine_id]
-    ctx = {'action_id': action['id'] if action else '', 'machine_id': machine_id, 'comment': '%s %s' % (matrix.COMMENT, name)}
+    dest = os.path.join(runner.out, 'files', name)
+    os.makedirs(dest)
+    ctx = {'action_id': action['id'] if action else '', 'machine_id': machine_id, 'comment': '%s %s' % (matrix.COMMENT, name), 'dest': dest}
     args = _fill(dict(row['args'], **fault.get('args', {})), ctx)
     args.update(matrix.BOUNDS)
     if fault.get('api_url') == 'closed':
@@ -268,19 +284,29 @@ def run_cell(runner, row_name, fault):
         on = fault['on']
         if on == 'token':
             rule.update(host='login', api='token')
+        elif on == 'storage':  # download cells run one at a time: the storage host's paths carry no machine or action
+            rule.update(host='storage', api='download')
+        elif on == 'link':  # the link call's path holds the action the task creates: unknown here, and download cells run one at a time
+            rule.update(host='api', api=row['link_op'])
         else:
             op = {'read': row['read_op'], 'write': row['write_op'], 'last': row['write_op'] or row['read_op'], 'api': None}[on]
             rule.update(host='api', api=op, path_regex='|'.join(keys))
-        emu.call('POST', '/control/faults', {'faults': [rule]})
+        fault_ids = emu.call('POST', '/control/faults', {'faults': [rule]})['ids']
     try:
         result, elapsed = runner.run_module(name, row['module'], args, runner.env(xdg))
     finally:
         if serial:
             emu.call('DELETE', '/control/faults')  # a login fault is not confined to this cell's paths
+        elif fault['rule']:
+            emu.remove_faults(fault_ids)  # a rule that never heals must not outlive its cell
 
     def ours(entry):
+        if entry['host'] == 'storage':
+            return row_name in matrix.DOWNLOAD_ROWS  # download cells run one at a time and no other row downloads
         return entry['host'] == 'api' and (any(key in entry['path'] for key in keys) or machine_id in json.dumps(entry.get('query')))
 
+    if launch:  # the actions the task created: their polls and link calls are the cell's too
+        keys.extend(a['id'] for a in emu.call('GET', '/control/state')['actions'] if a.get('machineId') == machine_id)
     if fault['rule'] and fault['rule']['kind'] == 'stall' and fault['on'] != 'token':
         # the emulator logs a stalled request when the stall ends, which may be after the module gave up on it
         wait_for(lambda: any(e.get('fault') == 'stall' and ours(e) for e in emu.log(mark)), 'the stalled request in the log',
@@ -297,14 +323,27 @@ def run_cell(runner, row_name, fault):
                  'launched': mine, 'all': found}
     else:
         state = emu.action(action['id'])
+    if row['check'] == 'download':
+        state['expected'] = dict((a['id'], emu.call('GET', '/control/actions/%s/results' % a['id'])['results']) for a in state['launched'])
+        state['dest'] = dest
     return judge(row_name, row, fault, args, action, state, result, elapsed, api_log, login_tokens, name)
 
 
-def check_launch(row, args, state, result, failed, writes):
-    """A launch cell: (actions launched, lost, problems) from the emulator's state and request log."""
+def check_launch(row, args, state, result, failed, writes, after_launch=False):
+    """A launch cell: (actions launched, lost, problems) from the emulator's state and request log.
+
+    ``after_launch``: the fault hits after the launch (a download row's link call or storage host),
+    so a failure must still hold the one action it launched, changed, in its result.
+    """
     problems = []
     launched = state['launched']
-    if failed:
+    if failed and after_launch:
+        returned = (result.get('machine_action') or {}).get('id')
+        lost = int(len(launched) != 1 or not result.get('changed') or returned != launched[0]['id'])
+        if lost:
+            problems.append('the download failed with changed=%s, machine_action %s, but the emulator holds %s'
+                            % (result.get('changed'), returned, [a['id'] for a in launched]))
+    elif failed:
         lost = int(bool(launched))  # a failure must leave nothing launched (every failing launch cell fails before or at the POST)
         if launched:
             problems.append('the task failed (%s) but the emulator holds %d %s action(s) with its comment'
@@ -327,6 +366,37 @@ def check_launch(row, args, state, result, failed, writes):
     return len(launched), lost, problems
 
 
+def check_download(state, result, failed, api_log):
+    """A download cell: the files in the cell's folder are exactly what the emulator serves, or none."""
+    problems = []
+    folder = state['dest']
+    present = sorted(os.listdir(folder))
+    if [e for e in api_log if e['host'] == 'storage' and e['authorization']]:
+        problems.append('a request to the storage host carried an Authorization header')
+    if failed:
+        if present:
+            problems.append('the task failed but left files behind: %s' % present)
+        return problems
+    expected = [r for results in state['expected'].values() for r in results]
+    got = [result] if 'sha256' in result else (result.get('results') or [])
+    if len(got) != len(expected) or not expected:
+        problems.append('%d file(s) in the result, the emulator serves %d' % (len(got), len(expected)))
+    for entry, want in zip(sorted(got, key=lambda r: r.get('index') or 0), sorted(expected, key=lambda r: r['index'] or 0)):
+        path = entry.get('dest') or ''
+        if not os.path.isfile(path) or os.path.dirname(path) != folder:
+            problems.append('%s is not a file in the cell folder' % path)
+            continue
+        with open(path, 'rb') as handle:
+            data = handle.read()
+        digest = hashlib.sha256(data).hexdigest()
+        if (digest, len(data)) != (want['sha256'], want['size']) or entry.get('sha256') != digest:
+            problems.append('%s: sha256 %s (result says %s), the emulator serves %s' % (os.path.basename(path), digest, entry.get('sha256'), want['sha256']))
+    leftovers = [n for n in present if n.startswith('.tmp')]
+    if leftovers:
+        problems.append('temporary files left behind: %s' % leftovers)
+    return problems
+
+
 def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, login_tokens, name):  # pylint: disable=too-many-branches
     problems = []
     expect = fault['expect']
@@ -336,9 +406,11 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
     processed = bool(fault['rule'] and fault['rule'].get('process'))
     applied = sum(1 for e in writes if e['status'] == 200 or (e['fault'] in SOCKET_KINDS and processed))
     lost = 0
-    if row['check'] == 'launch':
-        applied, lost, launch_problems = check_launch(row, args, state, result, failed, writes)
+    if row['check'] in ('launch', 'download'):
+        applied, lost, launch_problems = check_launch(row, args, state, result, failed, writes, after_launch=fault['on'] in ('link', 'storage'))
         problems.extend(launch_problems)
+    if row['check'] == 'download':
+        problems.extend(check_download(state, result, failed, api_log))
     duplicates = max(0, applied - 1)
     faulted = sum(1 for e in api_log + login_tokens if e.get('fault'))
     if fault['rule'] and faulted == 0:
@@ -367,7 +439,7 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
             problems.append('failed instead of recovering: %s' % msg[:300])
         elif row['check'] == 'cancel' and not (result.get('changed') and state['status'] == 'Cancelled'):
             problems.append('not cancelled: changed=%s, emulator status %s' % (result.get('changed'), state['status']))
-        elif row['check'] == 'launch' and not result.get('changed'):
+        elif row['check'] in ('launch', 'download') and not result.get('changed'):
             problems.append('recovered but changed=false: the launch it made must show as a change')
         elif row['check'] == 'info' and [a.get('id') for a in result.get('machine_actions', [])] != [action['id']]:
             problems.append('info returned %s, the emulator has [%s]' % ([a.get('id') for a in result.get('machine_actions', [])], action['id']))
@@ -403,14 +475,27 @@ def is_serial(fault):
 
 
 def run_matrix(runner, only=None):
+    """Cells side by side (WORKERS at a time); the download rows' cells one after another in a lane of
+    their own beside them (link-call and storage faults cannot be confined to one cell); serial cells last."""
     cells = [c for c in matrix.cells() if not only or re.search(only, '%s %s' % (c[0], c[1]['name']))]
     serial = [c for c in cells if is_serial(c[1])]
-    parallel = [c for c in cells if c not in serial]
+    lane = [c for c in cells if c not in serial and c[0] in matrix.DOWNLOAD_ROWS]
+    parallel = [c for c in cells if c not in serial and c not in lane]
     records = []
+
+    def run_lane():
+        done = []
+        for cell in lane:
+            done.append(run_cell(runner, *cell))
+            report(done[-1])
+        return done
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        in_lane = pool.submit(run_lane)
         for record in pool.map(lambda c: run_cell(runner, *c), parallel):
             report(record)
             records.append(record)
+        records.extend(in_lane.result())
     for cell in serial:
         record = run_cell(runner, *cell)
         report(record)
@@ -750,11 +835,17 @@ def doc_tables():
              'Bounds in every cell: %s.' % ', '.join('`%s=%s`' % kv for kv in matrix.BOUNDS.items()),
              'Launch rows (%s) run on a machine of their own with a comment of their own; after the task the emulator must hold '
              'exactly one action of the type with that comment when the task succeeded (changed), none when it failed, and no '
-             'launch POST may follow one that may have reached the server.' % ', '.join('`%s`' % n for n in matrix.LAUNCH_ROWS), '',
+             'launch POST may follow one that may have reached the server.' % ', '.join('`%s`' % n for n in matrix.LAUNCH_ROWS),
+             'Download rows (%s) then wait for the action, ask for the link and fetch the file(s) from the storage host into a folder of '
+             'their own: on success the files must be byte for byte what the emulator serves (sha256 and size) and no request to the '
+             'storage host may carry an Authorization header; a failure after the launch must keep the launched action (changed, '
+             '`machine_action`) in its result and leave no file, not even a partial one.' % ', '.join('`%s`' % n for n in matrix.DOWNLOAD_ROWS),
+             '',
              '| fault | hits | heals | expected outcome |', '|---|---|---|---|']
     for fault in matrix.FAULTS:
         on = {'read': "the row's first look-up", 'write': "the row's POST (cancel or launch)", 'token': 'the token endpoint', 'api': 'every API call',
-              'last': "the row's last call"}[fault['on']]
+              'last': "the row's last call", 'link': 'the download-link call (package URI, live response result link)',
+              'storage': 'the storage host serving the file'}[fault['on']]
         if fault.get('rows'):
             on += ' (%s)' % ', '.join(fault['rows'])
         heals = 'never' if not fault['times'] else 'after %d' % fault['times']
