@@ -43,6 +43,13 @@ LAUNCH_ARGSPEC = dict(
 )
 
 
+DOWNLOAD_ARGSPEC = dict(
+    action_id=dict(type='str'),
+    dest=dict(type='path'),
+    force=dict(type='bool', default=False),
+)
+
+
 class LaunchSpec:
     """One kind of launch: action type, URL verb, rate-limit API name, body (without Comment) and parameter match."""
 
@@ -189,12 +196,23 @@ def _parse_epoch(value):
     return (when - datetime(1970, 1, 1)).total_seconds()
 
 
-def launch_module(argument_spec=None, **kwargs):
-    """An MdeModule with the options every launching module shares."""
+def launch_module(argument_spec=None, downloads=False, **kwargs):
+    """An MdeModule with the options every launching module shares.
+
+    ``downloads``: the module fetches results (``dest``, ``force``) and can fetch those of an existing
+    action instead of launching (``action_id``, which then stands for machine and comment).
+    """
     spec = dict(LAUNCH_ARGSPEC)
+    exclusive, one_of = [('machine_id', 'computer_dns_name')], [('machine_id', 'computer_dns_name')]
+    if downloads:
+        spec.update(DOWNLOAD_ARGSPEC)
+        spec['comment'] = dict(type='str')
+        exclusive += [('action_id', 'machine_id'), ('action_id', 'computer_dns_name'), ('action_id', 'comment')]
+        one_of = [('machine_id', 'computer_dns_name', 'action_id'), ('comment', 'action_id')]
+        kwargs.setdefault('required_by', {})['action_id'] = 'dest'
     spec.update(argument_spec or {})
-    kwargs.setdefault('mutually_exclusive', []).append(('machine_id', 'computer_dns_name'))
-    kwargs.setdefault('required_one_of', []).append(('machine_id', 'computer_dns_name'))
+    kwargs.setdefault('mutually_exclusive', []).extend(exclusive)
+    kwargs.setdefault('required_one_of', []).extend(one_of)
     kwargs.setdefault('supports_check_mode', True)
     return MdeModule(argument_spec=spec, **kwargs)
 
@@ -202,9 +220,12 @@ def launch_module(argument_spec=None, **kwargs):
 def check_launch_options(module):
     """Bad input fails before any request."""
     p = module.params
-    ma.check_comment(p['comment'])
     if p['wait_timeout'] <= 0:
         raise config_error('wait_timeout must be a positive number of seconds, got %d.' % p['wait_timeout'])
+    if p.get('action_id') is not None:
+        p['action_id'] = ma.check_action_id(p['action_id'], option='action_id')
+        return
+    ma.check_comment(p['comment'])
     if p['machine_id']:
         ma.check_machine_id(p['machine_id'])
     else:
@@ -255,17 +276,54 @@ def run_action(module, spec, must_wait=False, after=None):
     action, result = finish(module, launcher, action, changed, must_wait)
     result['machine_id'] = machine_id
     if after is not None and action is not None and not module.check_mode:
-        try:
-            result.update(after(action))
-        except MdeError as err:
-            # the action ran: the failure keeps it (and changed) in the result and says what a re-run does
-            err.msg = join_sentences('Machine action %s (%s) %s, but fetching its results failed: %s' % (
-                action.get('id'), action.get('type'), action.get('status'), err.msg),
-                'Running the task again starts a new %s.' % spec.describe)
-            err.args = (err.msg,)
-            err.details = dict(result, **err.details)
-            raise
+        _fetch(action, result, after, 'To fetch them without starting a new %s, run the task with action_id: %s (and dest).'
+               % (spec.describe, action.get('id')))
     return result
+
+
+def run_existing(module, spec, after, present=None):
+    """Fetch the results of an existing action (``action_id``) instead of launching one.
+
+    Waits while it is Pending or InProgress; an action of another type, or one that ended other
+    than Succeeded, fails. ``present(action)`` may return the result of a run that finds every
+    file already there (nothing is downloaded).
+    """
+    p = module.params
+    action = ma.MachineActions(module.client).find(p['action_id'])
+    if action is None:
+        raise MdeError('No machine action has the ID %s in the tenant; check action_id (the failed task that started the action '
+                       'names it, and defender.endpoint.mde_machine_action_info lists them).' % p['action_id'], kind='api', status=404)
+    if action.get('type') != spec.action_type:
+        raise MdeError('Machine action %s is a %s action; action_id must name a %s action.'
+                       % (action.get('id'), action.get('type'), spec.action_type), kind='api')
+    result = {'changed': False, 'machine_action': ma.to_result(action), 'machine_id': action.get('machineId')}
+    done = present(action) if present is not None else None
+    if done is not None:
+        result.update(done)
+        return result
+    status = action.get('status') or ''
+    if ma.is_final(status) and status.lower() != 'succeeded':
+        raise MdeError('Machine action %s (%s) ended %s: it has no results to fetch.' % (action.get('id'), action.get('type'), status),
+                       kind='api', details=result)
+    if module.check_mode:
+        result['changed'] = True
+        return result
+    action, waited = finish(module, Launcher(module.client), action, False, True)
+    result.update(waited)
+    _fetch(action, result, after, 'Running the task again tries again.')
+    return result
+
+
+def _fetch(action, result, after, hint):
+    """Run ``after(action)`` (the downloads) into ``result``; a failure keeps the action and what is known in its result."""
+    try:
+        result.update(after(action))
+    except MdeError as err:
+        err.msg = join_sentences('Machine action %s (%s) %s, but fetching its results failed: %s' % (
+            action.get('id'), action.get('type'), action.get('status'), err.msg), hint)
+        err.args = (err.msg,)
+        err.details = dict(result, **err.details)
+        raise
 
 
 def run_state(module, types, desired_type, spec, states, conflict=None):

@@ -16,9 +16,27 @@ description:
     event logs) on a machine, unless a collection is already C(Pending) or C(InProgress) there.
   - With O(dest), waits until the collection succeeds, gets the package's short-lived download link and writes the zip to O(dest).
     A later run that finds O(dest) present does nothing, without any request, unless O(force=true).
+  - With O(action_id), downloads the package of a collection that was already started (by an earlier run whose download
+    failed, from the portal, or by another tool) and starts nothing.
 author:
   - defender.endpoint maintainers (@defender-endpoint)
 options:
+  action_id:
+    description:
+      - The ID of an existing C(CollectInvestigationPackage) machine action whose package to download into O(dest), instead of
+        starting a collection. Waits while it is C(Pending) or C(InProgress) (see O(wait_timeout)); one that ended other than
+        C(Succeeded) fails the task.
+      - Takes the place of O(machine_id) / O(computer_dns_name) and O(comment); requires O(dest).
+      - A task whose download failed after the collection succeeded names the action in its message and in RV(machine_action).
+    type: str
+    version_added: 1.0.0
+  comment:
+    description:
+      - Why the package is collected; MDE records it with the action (C(requestorComment)). Must not be empty.
+      - It also identifies the action if the answer to the launch is lost (timeout or broken connection).
+      - Required unless O(action_id) is given.
+    type: str
+    required: false  # overrides the launch fragment, where it is required
   dest:
     description:
       - Path of the zip file to write. Its folder must exist and be writable. Implies waiting (see O(wait_timeout)).
@@ -26,7 +44,7 @@ options:
     type: path
   force:
     description:
-      - Collect and download again even when O(dest) exists.
+      - Collect and download again (with O(action_id), download again) even when O(dest) exists.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -46,6 +64,7 @@ attributes:
     details:
       - With O(dest), a present file means done. Without it, a collection still running is never started twice, but once it has
         finished, running the task again collects a new package.
+      - With O(action_id) nothing is started; the task only downloads, and a present O(dest) means done.
 notes:
   - Calls C(GET /api/machineactions), C(POST /api/machines/{id}/collectInvestigationPackage),
     C(GET /api/machineactions/{id}/getPackageUri) and then the link itself. The app needs C(Machine.CollectForensics) and
@@ -72,6 +91,12 @@ EXAMPLES = r'''
 - name: Record the checksum in the case file
   ansible.builtin.debug:
     msg: "{{ package.dest }} sha256={{ package.sha256 }}"
+
+- name: Download the package of a collection started earlier (no new collection)
+  defender.endpoint.mde_machine_investigation_package:
+    action_id: 69dc3630-1ccc-4342-acf3-35286eec741d
+    dest: /srv/evidence/INC-4711/lt-0412.zip
+  delegate_to: localhost
 '''
 
 RETURN = r'''
@@ -85,7 +110,7 @@ machine_action:
     status: Succeeded
 machine_id:
   description: The ID of the machine (not returned when O(dest) was already present).
-  returned: when the machine was looked up
+  returned: when the machine or the action was looked up
   type: str
   sample: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
 dest:
@@ -113,10 +138,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import _launch
 
 
 def main():
-    module = _launch.launch_module(dict(
-        dest=dict(type='path'),
-        force=dict(type='bool', default=False),
-    ))
+    module = _launch.launch_module(downloads=True)
     p = module.params
     spec = _launch.LaunchSpec('CollectInvestigationPackage', 'collectInvestigationPackage', 'collect_investigation_package',
                               describe='investigation package collection')
@@ -129,6 +151,8 @@ def main():
         if dest and os.path.exists(dest) and not p['force']:
             return {'changed': False, 'machine_action': None, 'dest': dest, 'sha256': _files.sha256_file(dest),
                     'size': os.path.getsize(dest)}
+        if p['action_id']:
+            return dict(_launch.run_existing(module, spec, download), dest=dest)
         result = _launch.run_action(module, spec, must_wait=bool(dest), after=download if dest else None)
         if dest:
             result['dest'] = dest

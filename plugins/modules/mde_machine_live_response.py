@@ -16,16 +16,34 @@ description:
     same commands are already C(Pending) or C(InProgress) there.
   - With O(dest), waits until the commands succeed and downloads each command's result (a script's transcript, a collected file)
     into the O(dest) folder. A later run that finds every result present does nothing, without any request, unless O(force=true).
+  - With O(action_id), downloads the results of a live response action that was already started (by an earlier run whose
+    download failed, or by another tool) and runs nothing on the machine.
 author:
   - defender.endpoint maintainers (@defender-endpoint)
 options:
+  action_id:
+    description:
+      - The ID of an existing C(LiveResponse) machine action whose results to download into O(dest), instead of running
+        commands. Waits while it is C(Pending) or C(InProgress) (see O(wait_timeout)); one that ended other than C(Succeeded)
+        fails the task. The result files are named after the action's own commands.
+      - Takes the place of O(machine_id) / O(computer_dns_name), O(comment) and O(commands); requires O(dest).
+      - A task whose download failed after the commands succeeded names the action in its message and in RV(machine_action).
+    type: str
+    version_added: 1.0.0
+  comment:
+    description:
+      - Why the commands run; MDE records it with the action (C(requestorComment)). Must not be empty.
+      - It also identifies the action if the answer to the launch is lost (timeout or broken connection).
+      - Required unless O(action_id) is given.
+    type: str
+    required: false  # overrides the launch fragment, where it is required
   commands:
     description:
       - The commands, run in order; after a failed command the remaining ones do not run.
       - Documented order of types is C(PutFile), then C(RunScript), then C(GetFile).
+      - Required unless O(action_id) is given.
     type: list
     elements: dict
-    required: true
     suboptions:
       type:
         description:
@@ -50,7 +68,7 @@ options:
     type: path
   force:
     description:
-      - Run the commands and download again even when every result is present in O(dest).
+      - Run the commands and download again (with O(action_id), download again) even when every result is present in O(dest).
     type: bool
     default: false
 extends_documentation_fragment:
@@ -70,6 +88,7 @@ attributes:
     details:
       - With O(dest), present results mean done. Without it, the same commands still running are never sent twice, but once they
         have finished, running the task again runs them again.
+      - With O(action_id) nothing runs on the machine; the task only downloads, and present results mean done.
 notes:
   - Calls C(GET /api/machineactions), C(POST /api/machines/{id}/runliveresponse) and
     C(GET /api/machineactions/{id}/GetLiveResponseResultDownloadLink(index=N)). The app needs C(Machine.LiveResponse) and
@@ -104,6 +123,12 @@ EXAMPLES = r'''
 - name: Show the script's output
   ansible.builtin.debug:
     msg: "{{ (lr.results | selectattr('type', 'equalto', 'RunScript') | first).script_output }}"
+
+- name: Download the results of a session that already ran (runs nothing again)
+  defender.endpoint.mde_machine_live_response:
+    action_id: 988cc94e-7a8f-4b28-ab65-54970c5d5018
+    dest: /srv/evidence/INC-4711/lt-0412
+  delegate_to: localhost
 '''
 
 RETURN = r'''
@@ -118,7 +143,7 @@ machine_action:
     status: Succeeded
 machine_id:
   description: The ID of the machine (not returned when every result was already present).
-  returned: when the machine was looked up
+  returned: when the machine or the action was looked up
   type: str
   sample: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
 results:
@@ -137,7 +162,7 @@ results:
       script_errors: ""
   contains:
     index:
-      description: The command's index in O(commands).
+      description: The command's index in O(commands) (with O(action_id), in the action's commands).
       type: int
       returned: always
     type:
@@ -203,21 +228,17 @@ def result_name(index, command):
 
 def main():
     module = _launch.launch_module(dict(
-        commands=dict(type='list', elements='dict', required=True, options=dict(
+        commands=dict(type='list', elements='dict', options=dict(
             type=dict(type='str', required=True, choices=sorted(PARAMS)),
             params=dict(type='dict', required=True),
         )),
-        dest=dict(type='path'),
-        force=dict(type='bool', default=False),
-    ))
+    ), downloads=True, mutually_exclusive=[('action_id', 'commands')], required_one_of=[('commands', 'action_id')])
     p = module.params
     try:
-        commands = check_commands(p['commands'])
+        commands = check_commands(p['commands']) if not p['action_id'] else None
         dest = _launch.check_dest(p['dest'], folder=True) if p['dest'] else None
     except MdeError as err:
         module.fail_from_error(err)
-    wanted = [(i, c) for i, c in enumerate(commands) if c['type'] != 'PutFile']
-    targets = dict((i, os.path.join(dest, result_name(i, c))) for i, c in wanted) if dest else {}
 
     def same_commands(action):
         got = [{'type': (c.get('command') or {}).get('type'),
@@ -228,9 +249,16 @@ def main():
     spec = _launch.LaunchSpec('LiveResponse', 'runliveresponse', 'run_live_response', body={'Commands': commands},
                               same=same_commands, describe='live response session')
 
-    def describe(index, path, digest, size):
-        entry = {'index': index, 'type': commands[index]['type'], 'dest': path, 'sha256': digest, 'size': size}
-        if commands[index]['type'] == 'RunScript':
+    def of_action(action):
+        """The commands of an existing action, in the shape of ``commands``."""
+        return [dict((c.get('command') or {}), params=(c.get('command') or {}).get('params') or []) for c in action.get('commands') or []]
+
+    def targets(cmds):
+        return dict((i, os.path.join(dest, result_name(i, c))) for i, c in enumerate(cmds) if c.get('type') != 'PutFile') if dest else {}
+
+    def describe(index, kind, path, digest, size):
+        entry = {'index': index, 'type': kind, 'dest': path, 'sha256': digest, 'size': size}
+        if kind == 'RunScript':
             try:
                 with open(path, 'r') as handle:
                     transcript = json.load(handle)
@@ -240,18 +268,28 @@ def main():
                 pass
         return entry
 
+    def present(cmds):
+        """The results when every one is already in dest (and force is off), else None."""
+        found = targets(cmds)
+        if not found or p['force'] or not all(os.path.exists(t) for t in found.values()):
+            return None
+        return {'results': [describe(i, cmds[i]['type'], t, _files.sha256_file(t), os.path.getsize(t)) for i, t in sorted(found.items())]}
+
     def download(action):
+        cmds = commands if commands is not None else of_action(action)
         results = []
-        for index, path in sorted(targets.items()):
+        for index, path in sorted(targets(cmds).items()):
             digest, size = _launch.fetch_result(module, '/api/machineactions/%s/GetLiveResponseResultDownloadLink(index=%d)' % (
                 action['id'], index), 'get_live_response_result', path)
-            results.append(describe(index, path, digest, size))
-        return {'changed': True, 'results': results}
+            results.append(describe(index, cmds[index]['type'], path, digest, size))
+        return dict({'results': results}, **({'changed': True} if results else {}))
 
     def run():
-        if dest and targets and not p['force'] and all(os.path.exists(t) for t in targets.values()):
-            return {'changed': False, 'machine_action': None,
-                    'results': [describe(i, t, _files.sha256_file(t), os.path.getsize(t)) for i, t in sorted(targets.items())]}
+        if p['action_id']:
+            return _launch.run_existing(module, spec, download, present=lambda action: present(of_action(action)))
+        done = present(commands) if dest else None
+        if done is not None:
+            return dict(done, changed=False, machine_action=None)
         result = _launch.run_action(module, spec, must_wait=bool(dest), after=download if dest else None)
         if dest and module.check_mode:
             result['changed'] = True

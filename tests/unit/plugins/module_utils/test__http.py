@@ -492,8 +492,7 @@ class _Raw:
         self.parts, self.error = parts, error
 
     def stream(self, chunk_size, decode_content=True):  # pylint: disable=unused-argument
-        for part in self.parts:
-            yield part
+        yield from self.parts
         if self.error is not None:
             raise self.error
 
