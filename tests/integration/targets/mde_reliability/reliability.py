@@ -302,7 +302,8 @@ def run_cell(runner, row_name, fault):
 
     def ours(entry):
         if entry['host'] == 'storage':
-            return row_name in matrix.DOWNLOAD_ROWS  # download cells run one at a time and no other row downloads
+            # a live response result's path holds its action; while a link or storage fault cell runs, no other cell downloads
+            return any(key in entry['path'] for key in keys) or (fault['on'] in ('link', 'storage') and entry['time'] >= started)
         return entry['host'] == 'api' and (any(key in entry['path'] for key in keys) or machine_id in json.dumps(entry.get('query')))
 
     if launch:  # the actions the task created: their polls and link calls are the cell's too
@@ -443,8 +444,9 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
             problems.append('recovered but changed=false: the launch it made must show as a change')
         elif row['check'] == 'info' and [a.get('id') for a in result.get('machine_actions', [])] != [action['id']]:
             problems.append('info returned %s, the emulator has [%s]' % ([a.get('id') for a in result.get('machine_actions', [])], action['id']))
-        if fault.get('no_retry') and len(api_log) != row.get('clean_calls', row['calls']):
-            problems.append('%d API requests, a clean run makes %d (a retry happened)' % (len(api_log), row.get('clean_calls', row['calls'])))
+        counted = [e for e in api_log if e['host'] == 'api' and not (row.get('waits') and e['api'] == 'get_action')]
+        if fault.get('no_retry') and len(counted) != row.get('clean_calls', row['calls']):
+            problems.append('%d API requests, a clean run makes %d (a retry happened)' % (len(counted), row.get('clean_calls', row['calls'])))
     elif expect == 'fails':
         if not failed:
             problems.append('succeeded, expected a failure')
@@ -475,24 +477,36 @@ def is_serial(fault):
 
 
 def run_matrix(runner, only=None):
-    """Cells side by side (WORKERS at a time); the download rows' cells one after another in a lane of
-    their own beside them (link-call and storage faults cannot be confined to one cell); serial cells last."""
+    """Cells side by side (WORKERS at a time). Faults on the download-link call and the storage host cannot be
+    confined to one cell: those cells run one after another in a lane of their own, and the other cells of the
+    download rows (which call the link and the storage host too) start only when the lane is done. Cells that
+    fault or count the login host run alone, at the end."""
     cells = [c for c in matrix.cells() if not only or re.search(only, '%s %s' % (c[0], c[1]['name']))]
     serial = [c for c in cells if is_serial(c[1])]
-    lane = [c for c in cells if c not in serial and c[0] in matrix.DOWNLOAD_ROWS]
-    parallel = [c for c in cells if c not in serial and c not in lane]
+    lane = [c for c in cells if c not in serial and c[1]['on'] in ('link', 'storage')]
+    after_lane = [c for c in cells if c not in serial and c not in lane and c[0] in matrix.DOWNLOAD_ROWS]
+    parallel = [c for c in cells if c not in serial and c not in lane and c not in after_lane]
+    lane_done = threading.Event()
     records = []
 
     def run_lane():
         done = []
-        for cell in lane:
-            done.append(run_cell(runner, *cell))
-            report(done[-1])
+        try:
+            for cell in lane:
+                done.append(run_cell(runner, *cell))
+                report(done[-1])
+        finally:
+            lane_done.set()
         return done
+
+    def run_parallel(cell):
+        if cell in after_lane:
+            lane_done.wait()
+        return run_cell(runner, *cell)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
         in_lane = pool.submit(run_lane)
-        for record in pool.map(lambda c: run_cell(runner, *c), parallel):
+        for record in pool.map(run_parallel, parallel + after_lane):
             report(record)
             records.append(record)
         records.extend(in_lane.result())
@@ -877,7 +891,9 @@ def doc_results(results):
              '| bad inputs tried | %d (requests that reached the emulator: %d) |' % (len(results.get('bad', [])), results.get('bad_requests', 0)),
              '| secrets found | %d (in %d files scanned) |' % (len(results.get('secret_hits', [])), results.get('files_scanned', 0)),
              '| duplicates | %d |' % sum(r['duplicates'] for r in m),
-             '| lost actions | %d |' % sum(r['lost'] for r in m)]
+             '| lost actions | %d |' % sum(r['lost'] for r in m),
+             '| requests to the storage host carrying Authorization | %d of %d |' % (results.get('storage_with_authorization', 0),
+                                                                             results.get('storage_requests', 0))]
     conc = results.get('concurrency')
     if conc:
         lines.append('| 20 processes, one cache and one budget | %d token request(s), %d calls, peak %d per window (limit %d), %d answers 429 |'
@@ -930,7 +946,12 @@ def main(argv):
     started = time.monotonic()
     runner.emu.call('POST', '/control/reset', {'seed': 'empty'})  # no faults or config left by earlier runs
     if 'matrix' in parts:
+        mark = runner.emu.mark()
         results['matrix'] = run_matrix(runner, only)
+        # every request the storage host got during the matrix, whichever cell sent it: none may carry the bearer token
+        storage = [e for e in runner.emu.log(mark) if e['host'] == 'storage']
+        results['storage_requests'] = len(storage)
+        results['storage_with_authorization'] = sum(1 for e in storage if e['authorization'])
     if 'bad' in parts:
         results['bad'], results['bad_requests'] = run_bad_inputs(runner)
     if 'concurrency' in parts:
@@ -945,6 +966,9 @@ def main(argv):
     with open(results_path, 'w', encoding='utf-8') as handle:
         json.dump(results, handle, indent=1)
     failures = [r for key in ('matrix', 'bad', 'kill', 'tls') for r in results.get(key, []) if r['problems']]
+    if results.get('storage_with_authorization'):
+        print('FAIL %d request(s) to the storage host carried an Authorization header' % results['storage_with_authorization'])
+        failures.append(results['storage_with_authorization'])
     if results.get('concurrency', {}).get('problems'):
         failures.append(results['concurrency'])
     for hit in results['secret_hits']:
