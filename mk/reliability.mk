@@ -1,7 +1,8 @@
 # Reliability and security (issue 5). The mde_reliability integration target runs inside
 # `make integration` (so in `make test` and CI); these are shortcuts around it.
 REL_EMU_DIR ?= .emulator/reliability
-REL_TMP ?= $(CURDIR)/.cache/reliability
+# outside the checkout: ansible-test, started in a tree inside a git repository, lists files with git
+REL_TMP ?= $(or $(TMPDIR),/tmp)/defender-endpoint-reliability
 
 .PHONY: reliability reliability-doc
 
