@@ -17,7 +17,7 @@ import re
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
-from ansible_collections.defender.endpoint.plugins.module_utils._machine_action import odata_string
+from ansible_collections.defender.endpoint.plugins.module_utils._machine_action import checked_entity, odata_string
 
 HEALTH_STATUSES = ['Active', 'Inactive', 'ImpairedCommunication', 'NoSensorData', 'NoSensorDataImpairedCommunication', 'Unknown']
 RISK_SCORES = ['None', 'Informational', 'Low', 'Medium', 'High']
@@ -81,8 +81,9 @@ class Machines:
         self.client = client
 
     def get(self, machine_id):
-        return self.client.get('/api/machines/%s' % machine_id, 'get_machine',
-                               not_found_hint='No machine has this ID in the tenant (or it is outside the data retention period); check machine_id')
+        entity = self.client.get('/api/machines/%s' % machine_id, 'get_machine',
+                                 not_found_hint='No machine has this ID in the tenant (or it is outside the data retention period); check machine_id')
+        return checked_entity(entity, 'GET /api/machines/%s' % machine_id, machine_id, what='machine')
 
     def find(self, machine_id):
         try:

@@ -120,14 +120,14 @@ def to_result(entity):
     return camel_dict_to_snake_dict(data)
 
 
-def _checked(entity, call, action_id=None):
-    """Refuse an answer that is not a machine action (a proxy or another service at api_url): acting on it could
+def checked_entity(entity, call, entity_id=None, what='machine action'):
+    """Refuse an answer that is not the entity asked for (a proxy or another service at api_url): acting on it could
     cancel the wrong action or report made-up data."""
-    if isinstance(entity, dict) and isinstance(entity.get('id'), str) and (action_id is None or entity['id'].lower() == action_id.lower()):
+    if isinstance(entity, dict) and isinstance(entity.get('id'), str) and (entity_id is None or entity['id'].lower() == entity_id.lower()):
         return entity
     shape = 'keys %s' % ', '.join(sorted(str(k) for k in entity)[:8]) if isinstance(entity, dict) else 'a %s' % type(entity).__name__
-    raise MdeError('MDE API %s answered with JSON that is not the expected machine action (unexpected shape: %s). A proxy or '
-                   'another service may be answering: check api_url (MDE_API_URL) and the network path.' % (call, shape), kind='api')
+    raise MdeError('MDE API %s answered with JSON that is not the expected %s (unexpected shape: %s). A proxy or '
+                   'another service may be answering: check api_url (MDE_API_URL) and the network path.' % (call, what, shape), kind='api')
 
 
 class MachineActions:
@@ -139,9 +139,9 @@ class MachineActions:
         self.clock = clock
 
     def get(self, action_id):
-        return _checked(self.client.get('/api/machineactions/%s' % action_id, 'get_action',
-                                        not_found_hint='No machine action has this ID in the tenant; check id'),
-                        'GET /api/machineactions/%s' % action_id, action_id)
+        entity = self.client.get('/api/machineactions/%s' % action_id, 'get_action',
+                                 not_found_hint='No machine action has this ID in the tenant; check id')
+        return checked_entity(entity, 'GET /api/machineactions/%s' % action_id, action_id)
 
     def find(self, action_id):
         """The action, or None when the API answers 404."""
@@ -154,7 +154,7 @@ class MachineActions:
 
     def list(self, odata_filter=None):
         params = {'$filter': odata_filter} if odata_filter else {}
-        return [_checked(a, 'GET /api/machineactions') for a in self.client.list_all('/api/machineactions', 'list_actions', params)]
+        return [checked_entity(a, 'GET /api/machineactions') for a in self.client.list_all('/api/machineactions', 'list_actions', params)]
 
     def cancel(self, action, comment):
         """Cancel a non-final action. Returns (action after the call, changed).

@@ -19,7 +19,7 @@ BOUNDS = {'timeout': 3.0, 'max_retries': 2, 'max_wait': 2.0, 'poll_interval': 0.
 # A module row: how to call the module on the cell's action, which API operations it reads and
 # writes, the most API calls one run makes (for the time bound) and in a clean run, and what
 # "done" means (``check``: cancel = the action is Cancelled by us; info = the module returned the
-# action; launch = the cell's machine holds exactly one ``action_type`` action with the cell's
+# action; machines = the module returned exactly the cell's machine; launch = the cell's machine holds exactly one ``action_type`` action with the cell's
 # comment when the task succeeded, none when it failed, and no POST followed a POST that may have
 # been sent; download = launch, and the files written are what the emulator serves, or none). ``faults``
 # limits a row to some faults (rows that only add another path to the same code); ``clean_calls`` of a
@@ -56,6 +56,10 @@ ROWS = {
                    'HTTP 200 with JSON that is not the entity', 'error envelope with unexpected fields', 'token expires mid-play'],
         'module': 'mde_machine_action_info', 'args': {'machine_id': '{machine_id}', 'status': ['Pending']},
         'read_op': 'list_actions', 'write_op': None, 'calls': 1, 'clean_calls': 1, 'check': 'info',
+    },
+    'machine_info': {
+        'module': 'mde_machine_info', 'args': {'id': '{machine_id}'},
+        'read_op': 'get_machine', 'write_op': None, 'calls': 1, 'clean_calls': 1, 'check': 'machines',
     },
     'av_scan': {
         'module': 'mde_machine_av_scan', 'args': {'machine_id': '{machine_id}', 'scan_type': 'quick', 'comment': '{comment}'},
@@ -287,6 +291,10 @@ BAD_INPUTS = [
     ('mde_machine_action_info', {}, {'MDE_ACCESS_TOKEN': '   '}, 'access_token (MDE_ACCESS_TOKEN)', 'holds no usable token'),
     ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': 'x', 'access_token': 'Bearer '}, {}, 'access_token (MDE_ACCESS_TOKEN)',
      'holds no usable token'),
+    ('mde_machine_info', {'id': 'web-prod-01'}, {}, 'id', '40 hexadecimal'),
+    ('mde_machine_info', {'health_status': ['Online']}, {}, 'health_status', 'Active'),
+    ('mde_machine_info', {'os_platform': ["Windows11' or 1 eq 1"]}, {}, 'os_platform', 'Windows11 or Linux'),
+    ('mde_machine_info', {'id': MACHINE, 'tag': 'prod'}, {}, 'id|tag', 'mutually exclusive'),
     # launch modules (options shared by every launch module, then each module's own)
     ('mde_machine_av_scan', {'machine_id': MACHINE, 'comment': 'x', 'scan_type': 'deep'}, {}, 'scan_type', 'one of: quick, full'),
     ('mde_machine_av_scan', {'machine_id': MACHINE, 'computer_dns_name': 'web-prod-01', 'comment': 'x'}, {}, 'machine_id|computer_dns_name',

@@ -444,6 +444,9 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
             problems.append('recovered but changed=false: the launch it made must show as a change')
         elif row['check'] == 'info' and [a.get('id') for a in result.get('machine_actions', [])] != [action['id']]:
             problems.append('info returned %s, the emulator has [%s]' % ([a.get('id') for a in result.get('machine_actions', [])], action['id']))
+        elif row['check'] == 'machines' and [m.get('id') for m in result.get('machines', [])] != [action['machineId']]:
+            problems.append('machine info returned %s, the emulator has [%s]' % ([m.get('id') for m in result.get('machines', [])],
+                                                                                 action['machineId']))
         counted = [e for e in api_log if e['host'] == 'api' and not (row.get('waits') and e['api'] == 'get_action')]
         if fault.get('no_retry') and len(counted) != row.get('clean_calls', row['calls']):
             problems.append('%d API requests, a clean run makes %d (a retry happened)' % (len(counted), row.get('clean_calls', row['calls'])))
@@ -892,8 +895,8 @@ def doc_results(results):
              '| secrets found | %d (in %d files scanned) |' % (len(results.get('secret_hits', [])), results.get('files_scanned', 0)),
              '| duplicates | %d |' % sum(r['duplicates'] for r in m),
              '| lost actions | %d |' % sum(r['lost'] for r in m),
-             '| requests to the storage host carrying Authorization | %d of %d |' % (results.get('storage_with_authorization', 0),
-                                                                             results.get('storage_requests', 0))]
+             '| requests to the storage host carrying Authorization | %d of %d |'
+             % (results.get('storage_with_authorization', 0), results.get('storage_requests', 0))]
     conc = results.get('concurrency')
     if conc:
         lines.append('| 20 processes, one cache and one budget | %d token request(s), %d calls, peak %d per window (limit %d), %d answers 429 |'

@@ -270,3 +270,12 @@ def test_a_link_refused_twice_fails_without_a_third_link(tmp_path, clock):
     assert info.value.status == 403 and 'HTTP 403' in info.value.msg and 'expiry' in info.value.msg
     assert 'sig=' not in info.value.msg
     assert len(session.calls) == 4 and not (tmp_path / 'p.zip').exists()
+
+
+@pytest.mark.parametrize('answer', [{'value': 'nope', 'id': 5}, {'id': '0' * 40, 'computerDnsName': 'other'}, ['x']])
+def test_machine_get_refuses_json_that_is_not_the_machine(tmp_path, clock, answer):
+    session = FakeSession([make_response(200, answer)])
+    client = _http.MdeClient(make_settings(), session, FakeTokens(), sleep=clock.sleep, budget_folder=str(tmp_path), clock=clock)
+    with pytest.raises(MdeError) as info:
+        _machine.Machines(client).get(MACHINE)
+    assert 'not the expected machine' in info.value.msg and 'api_url' in info.value.msg
