@@ -289,7 +289,8 @@ def run_existing(module, spec, after, present=None):
     file already there (nothing is downloaded).
     """
     p = module.params
-    action = ma.MachineActions(module.client).find(p['action_id'])
+    launcher = Launcher(module.client)
+    action = launcher.actions.find(p['action_id'])
     if action is None:
         raise MdeError('No machine action has the ID %s in the tenant; check action_id (the failed task that started the action '
                        'names it, and defender.endpoint.mde_machine_action_info lists them).' % p['action_id'], kind='api', status=404)
@@ -308,7 +309,7 @@ def run_existing(module, spec, after, present=None):
     if module.check_mode:
         result['changed'] = True
         return result
-    action, waited = finish(module, Launcher(module.client), action, False, True)
+    action, waited = finish(module, launcher, action, False, True)
     result.update(waited)
     _fetch(action, result, after, 'Running the task again tries again.')
     return result

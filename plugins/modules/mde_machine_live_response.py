@@ -240,18 +240,15 @@ def main():
     except MdeError as err:
         module.fail_from_error(err)
 
-    def same_commands(action):
-        got = [{'type': (c.get('command') or {}).get('type'),
-                'params': sorted((x.get('key'), x.get('value')) for x in (c.get('command') or {}).get('params') or [])}
-               for c in action.get('commands') or []]
-        return got == [{'type': c['type'], 'params': sorted((x['key'], x['value']) for x in c['params'])} for c in commands]
+    def of_action(action):
+        """The commands of an existing action, in the API's shape (as ``commands``)."""
+        return [dict((c.get('command') or {}), params=(c.get('command') or {}).get('params') or []) for c in action.get('commands') or []]
+
+    def comparable(cmds):
+        return [(c.get('type'), sorted((x.get('key'), x.get('value')) for x in c['params'])) for c in cmds]
 
     spec = _launch.LaunchSpec('LiveResponse', 'runliveresponse', 'run_live_response', body={'Commands': commands},
-                              same=same_commands, describe='live response session')
-
-    def of_action(action):
-        """The commands of an existing action, in the shape of ``commands``."""
-        return [dict((c.get('command') or {}), params=(c.get('command') or {}).get('params') or []) for c in action.get('commands') or []]
+                              same=lambda action: comparable(of_action(action)) == comparable(commands), describe='live response session')
 
     def targets(cmds):
         return dict((i, os.path.join(dest, result_name(i, c))) for i, c in enumerate(cmds) if c.get('type') != 'PutFile') if dest else {}
@@ -287,7 +284,7 @@ def main():
     def run():
         if p['action_id']:
             return _launch.run_existing(module, spec, download, present=lambda action: present(of_action(action)))
-        done = present(commands) if dest else None
+        done = present(commands)
         if done is not None:
             return dict(done, changed=False, machine_action=None)
         result = _launch.run_action(module, spec, must_wait=bool(dest), after=download if dest else None)
