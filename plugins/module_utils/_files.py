@@ -57,8 +57,12 @@ def private_dir(*parts):
     """Create (0700) or check a folder below the cache root and return its path."""
     root = default_cache_root()
     parent = os.path.dirname(root)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o700)
+    try:
+        # exist_ok: parallel first runs (forks on a fresh HOME) create it at the same time; the folders of
+        # the collection below it are created one by one and checked, whoever created them.
+        os.makedirs(parent, 0o700, exist_ok=True)
+    except OSError as exc:
+        raise config_error('Cannot create cache folder %s: %s' % (parent, exc.strerror or exc))
     path = root
     for part in ('',) + tuple(parts):
         if part:
