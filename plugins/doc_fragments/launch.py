@@ -44,8 +44,11 @@ notes:
     One with the same parameters is returned with C(changed=false); one with other parameters fails the task with a clear
     message, since MDE runs one action of a kind at a time.
   - The launching request is never sent twice. If its answer is lost (timeout, broken connection, HTTP 5xx), the module
-    looks for an action of that type on the machine with the same O(comment), created no earlier than five minutes before
-    the request, and returns it; if there is none, the task fails saying that nothing was launched.
+    looks for an action of that type on the machine with the same parameters and O(comment), created no earlier than five
+    minutes before the request, and returns it; if there is none, the task fails saying that nothing was launched.
+    An action that the look-up before the launch already found (that look-up also lists the actions of that type created
+    in the last five minutes, final ones included) is never taken for the new one, so an earlier action with the same
+    O(comment) is not reported as launched.
   - An HTTP 400 such as C(ActiveRequestAlreadyExists) ("Action is already in progress"), or an HTTP 201 that returns an action
     that already existed, is reported as not changed, with that action.
 '''

@@ -9,12 +9,15 @@
 
 """Launching machine actions without ever launching twice.
 
-Before a launch, the machine's non-final actions of that type are looked up on the server: one
+Before a launch, the machine's actions of that type are looked up on the server, in one call: the
+non-final ones, and every one created in the last few minutes whatever its status. A non-final one
 with the same parameters is returned (not changed), one with other parameters is a clear error
-(MDE runs one action of a kind at a time). The launching POST is never retried blindly: after a
-timeout or a broken connection, the action it may have created is looked for (same type, same
-comment, created no earlier than a few minutes before the request) before deciding. A 400 such
-as ActiveRequestAlreadyExists, or a 201 returning an action that already existed, is not a change.
+(MDE runs one action of a kind at a time). The IDs found are the snapshot of what existed before
+the launch. The launching POST is never retried blindly: after a timeout or a broken connection,
+the action it may have created is looked for (same type, parameters and comment, created no
+earlier than a few minutes before the request, and not in the snapshot) before deciding. A 400
+such as ActiveRequestAlreadyExists, or a 201 returning an action that already existed, is not a
+change.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -71,6 +74,10 @@ def _iso(epoch):
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
 
 
+def _ids(actions):
+    return set((a.get('id') or '').lower() for a in actions if a.get('id'))
+
+
 def _running_other(action):
     return '%s action %s (%s, created %s, comment "%s")' % (action.get('type'), action.get('id'), action.get('status'),
                                                             action.get('creationDateTimeUtc'), action.get('requestorComment'))
@@ -88,19 +95,33 @@ class Launcher:
         found = self.actions.list(ma.build_filter(machine_id=machine_id, types=[action_type], statuses=ma.NON_FINAL_STATUSES))
         return _newest_first([a for a in found if not ma.is_final(a.get('status'))])
 
+    def look_up(self, machine_id, types, statuses):
+        """The look-up before a launch, one list call: the machine's actions of ``types`` that have one of
+        ``statuses`` (any age), and every one created since CLOCK_SKEW before now whatever its status.
+
+        The second part makes the answer a snapshot of the actions that a lost launch's recovery
+        (which looks CLOCK_SKEW back from the request) could otherwise take for the new one.
+        """
+        since = _iso(self.clock() - CLOCK_SKEW)
+        return self.actions.list(ma.build_filter(machine_id=machine_id, types=types, statuses=statuses, or_created_after=since))
+
     def active(self, machine_id, types):
         """Actions of these types that are Pending, InProgress or Succeeded, newest first (the state rule of design.md)."""
-        found = self.actions.list(ma.build_filter(machine_id=machine_id, types=types, statuses=ACTIVE_STATUSES))
-        return _newest_first([a for a in found if (a.get('status') or '').lower() in ('pending', 'inprogress', 'succeeded')])
+        return active_of(self.look_up(machine_id, types, ACTIVE_STATUSES))
 
-    def launch(self, machine_id, spec, comment, check_mode, existing=None):
+    def launch(self, machine_id, spec, comment, check_mode, existing=None, known=None):
         """Returns (action or None in check mode, changed).
 
         ``existing``: the machine's non-final actions of this type when the caller already has
-        them (from the same look-up that gave the state), saving a request.
+        them (from the same look-up that gave the state), saving a request; ``known`` then holds
+        the IDs of every action that look-up found (``look_up``: final ones created in the last
+        CLOCK_SKEW seconds included), the snapshot of what existed before the launch.
         """
         if existing is None:
-            existing = self.running(machine_id, spec.action_type)
+            found = self.look_up(machine_id, [spec.action_type], ma.NON_FINAL_STATUSES)
+            existing = _newest_first([a for a in found if not ma.is_final(a.get('status'))])
+            known = _ids(found)
+        known = _ids(existing) | set(k.lower() for k in (known or ()))
         same = [a for a in existing if spec.same(a)]
         if same:
             return same[0], False
@@ -108,7 +129,6 @@ class Launcher:
             raise self._busy(existing[0], spec)
         if check_mode:
             return None, True
-        known = set(a.get('id') for a in existing)
         started = self.clock()
         body = dict(spec.body)
         body['Comment'] = comment
@@ -130,15 +150,15 @@ class Launcher:
                 err.args = (err.msg,)
                 raise err
             if err.maybe_sent:
-                return self._recover(machine_id, spec, comment, started, err), True
+                return self._recover(machine_id, spec, comment, started, err, known), True
             raise
         if not isinstance(action, dict) or not action.get('id'):
             return self._recover(machine_id, spec, comment, started,
-                                 MdeError('The API accepted the %s request but returned no action.' % spec.describe)), True
+                                 MdeError('The API accepted the %s request but returned no action.' % spec.describe), known), True
         if not spec.same(action):
             # the service answered with another running action of this type instead of launching ours
             raise self._busy(action, spec, returned=True)
-        if action['id'] in known:
+        if action['id'].lower() in known:
             return action, False
         created = _parse_epoch(action.get('creationDateTimeUtc'))
         if created is not None and created < started - CLOCK_SKEW:
@@ -162,8 +182,13 @@ class Launcher:
                                                                                  refused.error_message, refused.correlation_id)
         return err
 
-    def _recover(self, machine_id, spec, comment, started, err):
-        """After a launch whose answer was lost: find the action it created, or fail saying nothing was launched."""
+    def _recover(self, machine_id, spec, comment, started, err, known):
+        """After a launch whose answer was lost: find the action it created, or fail saying nothing was launched.
+
+        Ours is of this type, with these parameters and this comment, and not in ``known`` (the IDs
+        the look-up before the launch found): an older action with the same comment (a scan run
+        again within minutes, an isolation released since) is not taken for the new one.
+        """
         odata_filter = ma.build_filter(machine_id=machine_id, types=[spec.action_type], created_after=_iso(started - CLOCK_SKEW))
         try:
             found = self.actions.list(odata_filter)
@@ -171,13 +196,23 @@ class Launcher:
             raise MdeError(join_sentences(err.msg, 'Whether the %s was launched could not be checked either (%s). Look it up with '
                                                    'defender.endpoint.mde_machine_action_info before running this task again.'
                                           % (spec.describe, lookup_err.msg)), kind='transport', status=err.status)
-        ours = _newest_first([a for a in found if a.get('requestorComment') == comment and spec.same(a)])
+        alike = [a for a in found if a.get('type') == spec.action_type and a.get('requestorComment') == comment and spec.same(a)]
+        ours = _newest_first([a for a in alike if (a.get('id') or '').lower() not in known])
         if ours:
             return ours[0]
-        raise MdeError(join_sentences(err.msg, 'No %s action with this comment appeared on the machine, so it was not launched; '
-                                               'running the task again is safe.' % spec.action_type),
+        older = ''
+        if alike:
+            older = ' (%s, with this comment, existed before the request and is not this one)' % ', '.join(
+                sorted(a.get('id') or '' for a in alike))
+        raise MdeError(join_sentences(err.msg, 'No %s action with this comment appeared on the machine%s, so it was not launched; '
+                                               'running the task again is safe.' % (spec.action_type, older)),
                        kind=err.kind, status=err.status, error_code=err.error_code, error_message=err.error_message,
                        correlation_id=err.correlation_id)
+
+
+def active_of(found):
+    """The actions that are Pending, InProgress or Succeeded, newest first (the state rule of design.md)."""
+    return _newest_first([a for a in found if (a.get('status') or '').lower() in ('pending', 'inprogress', 'succeeded')])
 
 
 def _parse_epoch(value):
@@ -336,7 +371,8 @@ def run_state(module, types, desired_type, spec, states, conflict=None):
     """
     launcher = Launcher(module.client)
     machine_id = resolve_machine(module)
-    history = launcher.active(machine_id, list(types))
+    found = launcher.look_up(machine_id, list(types), ACTIVE_STATUSES)  # the state, what runs, and the snapshot: one call
+    history = active_of(found)
     current = history[0] if history else None
     before = states[current['type'] if current else None]
     wanted = states[desired_type]
@@ -347,7 +383,8 @@ def run_state(module, types, desired_type, spec, states, conflict=None):
         action, result = finish(module, launcher, current, False, False)
     else:
         running = [a for a in history if a.get('type') == spec.action_type and not ma.is_final(a.get('status'))]
-        action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode, existing=running)
+        action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode, existing=running,
+                                          known=_ids(found))
         action, result = finish(module, launcher, action, changed, False)
     result['machine_id'] = machine_id
     result['state'] = wanted

@@ -94,12 +94,19 @@ def _any_of(prop, values):
     return terms[0] if len(terms) == 1 else '(%s)' % ' or '.join(terms)
 
 
-def build_filter(machine_id=None, statuses=None, types=None, requestor=None, created_after=None):
-    """An OData $filter on the documented properties (``or`` chains: ``in`` is not documented)."""
+def build_filter(machine_id=None, statuses=None, types=None, requestor=None, created_after=None, or_created_after=None):
+    """An OData $filter on the documented properties (``or`` chains: ``in`` is not documented).
+
+    ``or_created_after``: also match, whatever their status, the actions created at or after this
+    time (``statuses`` or recent).
+    """
     terms = []
     if machine_id:
         terms.append('machineId eq %s' % odata_string(machine_id))
-    if statuses:
+    if statuses and or_created_after:
+        terms.append('(%s)' % ' or '.join(['status eq %s' % odata_string(v) for v in statuses]
+                                          + ['creationDateTimeUtc ge %s' % or_created_after]))
+    elif statuses:
         terms.append(_any_of('status', statuses))
     if types:
         terms.append(_any_of('type', types))

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import time
 
 import pytest
 import requests
@@ -279,3 +280,98 @@ def test_machine_get_refuses_json_that_is_not_the_machine(tmp_path, clock, answe
     with pytest.raises(MdeError) as info:
         _machine.Machines(client).get(MACHINE)
     assert 'not the expected machine' in info.value.msg and 'api_url' in info.value.msg
+
+
+# A lost launch answer is matched only to an action that did not exist before the POST -------------
+
+def test_look_up_before_a_launch_also_lists_recent_final_actions_in_the_same_call(tmp_path, clock):
+    new = entity('n1')
+    launch, session = launcher(tmp_path, clock, [page(entity('old', status='Succeeded', created='2025-05-14T08:57:00Z')),
+                                                 make_response(201, new)])
+    assert launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False) == (new, True)
+    assert sent(session) == [('GET', '/api/machineactions'), ('POST', '/api/machines/%s/isolate' % MACHINE)]
+    query = requests.utils.unquote(session.calls[0][1])
+    assert ("(status eq 'Pending' or status eq 'InProgress' or creationDateTimeUtc ge 2025-05-14T08:55:00Z)" in query)
+    assert "type eq 'Isolate'" in query and "machineId eq '%s'" % MACHINE in query
+
+
+@pytest.mark.parametrize('status', ['Succeeded', 'Failed', 'Cancelled'])
+def test_lost_answer_is_not_matched_to_an_older_action_with_the_same_comment(tmp_path, clock, status):
+    # nothing runs; an Isolate with the same comment ended 3 minutes ago; the POST times out and was never applied
+    old = entity('old', status=status, created='2025-05-14T08:57:00Z')
+    launch, session = launcher(tmp_path, clock, [page(old), requests.exceptions.ReadTimeout('read timed out'), page(old)])
+    with pytest.raises(MdeError) as info:
+        launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False)
+    assert 'was not launched' in info.value.msg and 'running the task again is safe' in info.value.msg
+    assert 'old' in info.value.msg and 'existed before the request' in info.value.msg
+    assert [m for m, dummy in sent(session)] == ['GET', 'POST', 'GET']
+
+
+def test_lost_answer_finds_the_new_action_beside_an_older_one_with_the_same_comment(tmp_path, clock):
+    old = entity('old', status='Succeeded', created='2025-05-14T08:57:00Z')
+    created = entity('c1', created='2025-05-14T09:00:01Z')
+    launch, dummy = launcher(tmp_path, clock, [page(old), requests.exceptions.ReadTimeout('read timed out'), page(created, old)])
+    assert launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False) == (created, True)
+
+
+def test_lost_answer_needs_the_same_type_and_parameters(tmp_path, clock):
+    other = [entity('s1', scope='Selective', created='2025-05-14T09:00:01Z'),
+             entity('u1', type='Unisolate', created='2025-05-14T09:00:01Z')]
+    launch, dummy = launcher(tmp_path, clock, [page(), requests.exceptions.ReadTimeout('read timed out'), page(*other)])
+    with pytest.raises(MdeError) as info:
+        launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False)
+    assert 'was not launched' in info.value.msg
+
+
+def test_201_returning_a_final_action_of_the_snapshot_is_not_changed(tmp_path, clock):
+    old = entity('old', status='Succeeded', created='2025-05-14T08:59:00Z')
+    launch, dummy = launcher(tmp_path, clock, [page(old), make_response(201, old)])
+    assert launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False) == (old, False)
+
+
+class StateModule:
+    """What run_state reads from an MdeModule."""
+
+    def __init__(self, client):
+        self.client = client
+        self.params = {'machine_id': MACHINE, 'computer_dns_name': None, 'comment': COMMENT, 'wait': False, 'wait_timeout': 600}
+        self.check_mode = False
+        self._diff = False
+        self.settings = client.settings
+
+
+ISOLATION_STATES = {None: 'unisolated', 'Isolate': 'isolated', 'Unisolate': 'unisolated'}
+
+
+def run_isolation(tmp_path, clock, script):
+    session = FakeSession(script)
+    client = _http.MdeClient(make_settings(max_retries=2), session, FakeTokens(), sleep=clock.sleep, budget_folder=str(tmp_path), clock=clock)
+    return _launch.run_state(StateModule(client), ('Isolate', 'Unisolate'), 'Isolate', ISOLATE_FULL, ISOLATION_STATES), session
+
+
+def test_isolation_after_a_release_with_a_lost_answer_does_not_report_the_old_isolation(tmp_path, clock):
+    # isolated 3 minutes ago, released 2 minutes ago; isolating again with the same comment, the POST times out unapplied
+    old = entity('old', status='Succeeded', created='2025-05-14T08:57:00Z')
+    release = entity('rel', type='Unisolate', status='Succeeded', created='2025-05-14T08:58:00Z')
+    with pytest.raises(MdeError) as info:
+        run_isolation(tmp_path, clock, [page(release, old), requests.exceptions.ReadTimeout('read timed out'), page(old)])
+    assert 'was not launched' in info.value.msg
+
+
+def test_isolation_state_look_up_is_one_call_and_lists_recent_final_actions(tmp_path, clock):
+    release = entity('rel', type='Unisolate', status='Succeeded', created='2025-05-14T08:58:00Z')
+    failed = entity('f1', status='Failed', created='2025-05-14T08:59:00Z')
+    new = entity('n1', created=_launch._iso(time.time()))  # run_state's Launcher keeps the real clock
+    result, session = run_isolation(tmp_path, clock, [page(failed, release), make_response(201, new)])
+    assert result['changed'] is True and result['state'] == 'isolated' and result['machine_action']['id'] == 'n1'
+    assert [m for m, dummy in sent(session)] == ['GET', 'POST']
+    query = requests.utils.unquote(session.calls[0][1])
+    assert "status eq 'Succeeded' or creationDateTimeUtc ge " in query
+
+
+def test_isolation_already_isolated_is_one_call_despite_a_recent_failed_release(tmp_path, clock):
+    isolated = entity('i1', status='Succeeded', created='2025-05-14T08:00:00Z')
+    failed_release = entity('u1', type='Unisolate', status='Failed', created='2025-05-14T08:59:00Z')
+    result, session = run_isolation(tmp_path, clock, [page(failed_release, isolated)])
+    assert result['changed'] is False and result['state'] == 'isolated' and result['machine_action']['id'] == 'i1'
+    assert len(session.calls) == 1
