@@ -9,14 +9,7 @@ cd "$(dirname "$0")/.."
 "$PY" tests/emulator/run_emulator.py start --workdir "$WORKDIR" --seed demo
 trap '"$PY" tests/emulator/run_emulator.py stop --workdir "$WORKDIR" >/dev/null' EXIT
 eval "$("$PY" tests/utils/emulator_env.py shell --workdir "$WORKDIR")"
-"$PY" - "$WORKDIR" <<'PY'
-import json, ssl, sys, urllib.request
-s = json.load(open(sys.argv[1] + '/emulator.json'))
-ctx = ssl.create_default_context(cafile=s['ca_path'])
-req = urllib.request.Request(s['control_url'] + '/control/reset', data=b'{"seed": "demo"}', method='POST',
-                             headers={'Content-Type': 'application/json'})
-urllib.request.urlopen(req, context=ctx, timeout=30).read()
-PY
+"$PY" tests/utils/emulator_env.py reset --workdir "$WORKDIR" --seed demo
 export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS" ANSIBLE_STDOUT_CALLBACK=default ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 # the demo's own token cache and rate budget, so it leaves nothing in ~/.cache
 export XDG_CACHE_HOME="$PWD/.cache/demo-xdg"

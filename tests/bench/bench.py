@@ -12,53 +12,39 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 HERE = os.path.dirname(os.path.realpath(__file__))
 MACHINE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'
+sys.path.insert(0, os.path.join(REPO, 'tests', 'emulator'))
+
+from mde_emulator.client import EmulatorControl, load_settings, module_env  # noqa: E402  pylint: disable=wrong-import-position
 
 
-class Emulator:
+class Emulator(EmulatorControl):
+    """An emulator of the bench's own (started here, stopped by stop()) and its control API."""
+
     def __init__(self, python, workdir):
         self.python = python
         self.workdir = workdir
         subprocess.run([python, os.path.join(REPO, 'tests/emulator/run_emulator.py'), 'start', '--workdir', workdir,
                         '--time-scale', '60', '--seed', 'empty'], check=True, stdout=subprocess.DEVNULL)
-        with open(os.path.join(workdir, 'emulator.json'), encoding='utf-8') as handle:
-            self.settings = json.load(handle)
-        self.ctx = ssl.create_default_context(cafile=self.settings['ca_path'])
+        self.settings = load_settings(workdir)
+        super(Emulator, self).__init__(self.settings['control_url'], self.settings['ca_path'])
 
     def stop(self):
         subprocess.run([self.python, os.path.join(REPO, 'tests/emulator/run_emulator.py'), 'stop', '--workdir', self.workdir], check=False)
 
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode('utf-8') if body is not None else None
-        req = urllib.request.Request(self.settings['control_url'] + path, data=data, method=method,
-                                     headers={'Content-Type': 'application/json'})
-        with urllib.request.urlopen(req, context=self.ctx, timeout=30) as answer:  # nosec - loopback emulator
-            return json.loads(answer.read().decode('utf-8'))
-
-    def mark(self):
-        return self.call('GET', '/control/requests?since=999999999')['last_seq']
-
-    def since(self, mark):
-        return self.call('GET', '/control/requests?since=%d' % mark)['requests']
-
     def pending(self, machine=MACHINE, kind='RunAntiVirusScan'):
-        return self.call('POST', '/control/actions', {'machineId': machine, 'type': kind, 'status': 'Pending',
-                                                      'lifecycle': {'pending': 10 ** 7, 'in_progress': 0, 'final': None}})
+        return self.add_action({'machineId': machine, 'type': kind, 'status': 'Pending',
+                                'lifecycle': {'pending': 10 ** 7, 'in_progress': 0, 'final': None}})
 
     def env(self):
-        s, app = self.settings, self.settings['apps']['default']
-        return {'MDE_API_URL': s['api_url'], 'MDE_AUTHORITY_HOST': s['authority_host'], 'MDE_CA_PATH': s['ca_path'],
-                'MDE_TENANT_ID': s['tenant_id'], 'MDE_CLIENT_ID': app['client_id'], 'MDE_CLIENT_SECRET': app['client_secret'],
-                'MDE_TIME_SCALE': str(s['time_scale'])}
+        return module_env(self.settings)
 
 
 def counts(log):
@@ -88,13 +74,13 @@ def main():
         def measure(label, goal, book, *extra, tasks=1):
             mark = emu.mark()
             seconds = play(book, *extra)
-            figures = counts(emu.since(mark))
+            figures = counts(emu.log(mark))
             rows.append((label, goal, figures, seconds, tasks))
             return figures
 
-        emu.call('POST', '/control/reset', {'seed': 'empty'})
+        emu.reset('empty')
         # launched actions stay Pending for an emulated hour (a real minute): re-runs meet them still running
-        emu.call('POST', '/control/config', {'default_lifecycle': {'pending': 3600, 'in_progress': 3600, 'final': 'Succeeded'}})
+        emu.set_config(default_lifecycle={'pending': 3600, 'in_progress': 3600, 'final': 'Succeeded'})
         # warm the token cache first so the per-task figures count API calls only
         measure('first task of a play with a cold token cache', 'login: 1 token request', 'cancel.yml',
                 '-e', 'action_id=%s' % emu.pending()['id'])

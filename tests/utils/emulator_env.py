@@ -5,6 +5,8 @@
     python tests/utils/emulator_env.py integration-config --workdir .emulator/test  # writes tests/integration/integration_config.yml
     python tests/utils/emulator_env.py shell --workdir .emulator/demo               # prints export MDE_...=... lines
     python tests/utils/emulator_env.py summary --workdir .emulator/demo             # request log summary
+    python tests/utils/emulator_env.py last-seq --workdir .emulator/demo            # number of the last request logged
+    python tests/utils/emulator_env.py reset --workdir .emulator/demo --seed demo   # reset the emulator (seed, config, faults)
 """
 
 from __future__ import annotations
@@ -14,16 +16,12 @@ import collections
 import json
 import os
 import shlex
-import ssl
 import sys
-import urllib.request
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'emulator'))
 
-
-def load(workdir):
-    with open(os.path.join(workdir, 'emulator.json'), encoding='utf-8') as handle:
-        return json.load(handle)
+from mde_emulator.client import EmulatorControl, load_settings, module_env  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def integration_vars(settings, workdir):
@@ -51,27 +49,13 @@ def integration_vars(settings, workdir):
 
 
 def shell_env(settings):
-    default = settings['apps']['default']
-    return {
-        'MDE_API_URL': settings['api_url'],
-        'MDE_AUTHORITY_HOST': settings['authority_host'],
-        'MDE_CA_PATH': settings['ca_path'],
-        'MDE_TENANT_ID': settings['tenant_id'],
-        'MDE_CLIENT_ID': default['client_id'],
-        'MDE_CLIENT_SECRET': default['client_secret'],
-        'MDE_TIME_SCALE': str(settings['time_scale']),
-        'MDE_CONTROL_URL': settings['control_url'],
-    }
-
-
-def fetch(settings, path):
-    context = ssl.create_default_context(cafile=settings['ca_path'])
-    with urllib.request.urlopen(settings['control_url'] + path, context=context, timeout=30) as response:  # nosec - loopback emulator
-        return json.loads(response.read().decode('utf-8'))
+    env = module_env(settings)
+    env['MDE_CONTROL_URL'] = settings['control_url']
+    return env
 
 
 def summary(settings, since, until=None):
-    log = fetch(settings, '/control/requests?since=%d' % since)['requests']
+    log = EmulatorControl(settings['control_url'], settings['ca_path']).log(since)
     if until is not None:
         log = [r for r in log if r['seq'] <= until]
     counts = collections.Counter((r['host'], r.get('api') or '?', r['method'], r.get('status')) for r in log)
@@ -83,13 +67,14 @@ def summary(settings, since, until=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('command', choices=['integration-config', 'shell', 'summary', 'last-seq'])
+    parser.add_argument('command', choices=['integration-config', 'shell', 'summary', 'last-seq', 'reset'])
     parser.add_argument('--workdir', required=True)
     parser.add_argument('--out', default=os.path.join(REPO_ROOT, 'tests', 'integration', 'integration_config.yml'))
     parser.add_argument('--since', type=int, default=0)
     parser.add_argument('--until', type=int, default=None, help='last request number to include (summary)')
+    parser.add_argument('--seed', default='demo', help='what reset seeds the emulator with (demo, empty)')
     args = parser.parse_args(argv)
-    settings = load(args.workdir)
+    settings = load_settings(args.workdir)
     if args.command == 'integration-config':
         data = integration_vars(settings, args.workdir)
         with open(args.out, 'w', encoding='utf-8') as handle:
@@ -102,7 +87,9 @@ def main(argv=None):
         for key, value in shell_env(settings).items():
             print('export %s=%s' % (key, shlex.quote(value)))
     elif args.command == 'last-seq':
-        print(fetch(settings, '/control/requests?since=0')['last_seq'])
+        print(EmulatorControl(settings['control_url'], settings['ca_path']).mark())
+    elif args.command == 'reset':
+        EmulatorControl(settings['control_url'], settings['ca_path']).reset(args.seed)
     else:
         summary(settings, args.since, args.until)
     return 0

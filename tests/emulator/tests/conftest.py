@@ -42,7 +42,7 @@ def settings(tmp_path_factory):
             try:
                 EmulatorControl(data["control_url"], data["ca_path"], timeout=2).health()
                 break
-            except (requests.RequestException, RuntimeError):
+            except (OSError, RuntimeError):  # not listening yet, or not ready
                 data = None
         time.sleep(0.1)
     if data is None:

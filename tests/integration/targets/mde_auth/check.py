@@ -14,6 +14,7 @@ module's word) and scans output files for secrets.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import ssl
 import sys
@@ -22,19 +23,13 @@ import urllib.request
 
 import yaml
 
+# the collection, or ansible-test's copy of it around the copy of this target, holds tests/emulator
+ROOT = os.path.dirname(os.path.realpath(__file__))
+while not os.path.isdir(os.path.join(ROOT, 'tests', 'emulator', 'mde_emulator')) and os.path.dirname(ROOT) != ROOT:
+    ROOT = os.path.dirname(ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'emulator'))
 
-def control(cfg, path):
-    ctx = ssl.create_default_context(cafile=cfg['mde_ca_path'])
-    with urllib.request.urlopen(cfg['mde_control_url'] + path, context=ctx, timeout=30) as answer:  # nosec - loopback emulator
-        return json.loads(answer.read().decode('utf-8'))
-
-
-def reset(cfg):
-    ctx = ssl.create_default_context(cafile=cfg['mde_ca_path'])
-    req = urllib.request.Request(cfg['mde_control_url'] + '/control/reset', data=b'{"seed": "empty"}', method='POST',
-                                 headers={'Content-Type': 'application/json'})
-    with urllib.request.urlopen(req, context=ctx, timeout=30) as answer:  # nosec - loopback emulator
-        answer.read()
+from mde_emulator.client import EmulatorControl, scan as scan_files, secrets_of  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def env_for(cfg, app):
@@ -60,21 +55,11 @@ def fetch_token(cfg):
 
 
 def scan(cfg, paths):
-    secrets = {'client secret': cfg['mde_client_secret'], 'read-only client secret': cfg['mde_readonly_client_secret'],
-               'certificate password': cfg['mde_cert_password'], 'wrong secret used by the test': WRONG_SECRET}
-    tokens = control(cfg, '/control/tokens')['tokens']
-    for index, token in enumerate(tokens):
-        secrets['issued token #%d' % index] = token if isinstance(token, str) else token.get('access_token')
-    found = []
-    for path in paths:
-        with open(path, 'r', encoding='utf-8', errors='replace') as handle:
-            text = handle.read()
-        for what, value in secrets.items():
-            if value and value in text:
-                found.append('%s appears in %s' % (what, path))
-    print('scanned %d file(s) for %d secret(s) and token(s): %d found' % (len(paths), len(secrets), len(found)))
-    for line in found:
-        print('  ' + line)
+    secrets = secrets_of(cfg, EmulatorControl.from_config(cfg), {'wrong secret used by the test': WRONG_SECRET})
+    scanned, found = scan_files(paths, secrets)
+    print('scanned %d file(s) for %d secret(s) and token(s): %d found' % (scanned, len(secrets), len(found)))
+    for what, path in found:
+        print('  %s appears in %s' % (what, path))
     return 1 if found else 0
 
 
@@ -85,16 +70,16 @@ def main(argv):
     with open(argv[1], encoding='utf-8') as handle:
         cfg = yaml.safe_load(handle)
     command = argv[2]
+    control = EmulatorControl.from_config(cfg)
     if command == 'env':
         for key, value in env_for(cfg, argv[3]).items():
             print('export %s=%s' % (key, shlex.quote(value)))
     elif command == 'reset':
-        reset(cfg)
+        control.reset('empty')
     elif command == 'mark':
-        print(control(cfg, '/control/requests?since=999999999')['last_seq'])
+        print(control.mark())
     elif command == 'count':
-        log = control(cfg, '/control/requests?since=%s' % argv[3])['requests']
-        log = [r for r in log if r['host'] == argv[4] and (len(argv) < 6 or r.get('api') == argv[5])]
+        log = [r for r in control.log(int(argv[3])) if r['host'] == argv[4] and (len(argv) < 6 or r.get('api') == argv[5])]
         print(len(log))
     elif command == 'token':
         print(fetch_token(cfg))

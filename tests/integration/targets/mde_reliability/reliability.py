@@ -23,13 +23,10 @@ import os
 import re
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import yaml
@@ -37,6 +34,13 @@ import yaml
 import matrix
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# the collection, or ansible-test's copy of it around the copy of this target, holds tests/emulator
+ROOT = os.path.dirname(os.path.realpath(__file__))
+while not os.path.isdir(os.path.join(ROOT, 'tests', 'emulator', 'mde_emulator')) and os.path.dirname(ROOT) != ROOT:
+    ROOT = os.path.dirname(ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tests', 'emulator'))
+
+from mde_emulator.client import EmulatorControl, scan as scan_files, secrets_of  # noqa: E402  pylint: disable=wrong-import-position
 WORKERS = 4
 MARGIN_FACTOR, MARGIN_SECONDS = 2.0, 15.0  # upper bounds only: generous for a loaded CI machine
 DOC_BEGIN, DOC_END = '<!-- BEGIN GENERATED: reliability.py doc -->', '<!-- END GENERATED -->'
@@ -44,71 +48,31 @@ SOCKET_KINDS = ('reset', 'drop', 'stall')
 
 
 # ---------------------------------------------------------------------------------- emulator
-class Emulator:
+class Emulator(EmulatorControl):
+    """The shared control client (tests/emulator/mde_emulator/client.py) and this target's fixtures."""
+
     def __init__(self, cfg):
+        super(Emulator, self).__init__(cfg['mde_control_url'], cfg['mde_ca_path'], timeout=60)
         self.cfg = cfg
-        self.ctx = ssl.create_default_context(cafile=cfg['mde_ca_path'])
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode('utf-8') if body is not None else None
-        req = urllib.request.Request(self.cfg['mde_control_url'] + path, data=data, method=method,
-                                     headers={'Content-Type': 'application/json'})
-        with urllib.request.urlopen(req, context=self.ctx, timeout=60) as answer:  # nosec - loopback emulator
-            return json.loads(answer.read().decode('utf-8'))
-
-    def remove_faults(self, ids):
-        for fault_id in ids:
-            try:
-                self.call('DELETE', '/control/faults/%d' % fault_id)
-            except urllib.error.HTTPError as err:
-                if err.code != 404:  # 404: used up and gone already
-                    raise
-
-    def mark(self):
-        return self.call('GET', '/control/requests?since=999999999')['last_seq']
-
-    def log(self, since):
-        return self.call('GET', '/control/requests?since=%d' % since)['requests']
 
     def new_machine(self, lifecycle=None):
         machine_id = uuid.uuid4().hex + uuid.uuid4().hex[:8]
         machine = {'id': machine_id, 'computerDnsName': 'rel-%s.contoso.com' % machine_id[:8]}
         if lifecycle:
             machine['_lifecycle'] = lifecycle
-        self.call('POST', '/control/machines', machine)
+        self.add_machine(machine)
         return machine_id
 
     def new_action(self, machine_id):
-        return self.call('POST', '/control/actions', {'machineId': machine_id, 'type': 'RunAntiVirusScan',
-                                                      'lifecycle': {'pending': None}, 'requestorComment': 'reliability'})
-
-    def action(self, action_id):
-        return self.call('GET', '/control/actions/%s' % action_id)
-
-
-def secrets_of(cfg, emu):
-    found = {'client secret': cfg['mde_client_secret'], 'read-only client secret': cfg['mde_readonly_client_secret'],
-             'certificate password': cfg['mde_cert_password']}
-    for index, token in enumerate(emu.call('GET', '/control/tokens')['tokens']):
-        found['issued token #%d' % index] = token if isinstance(token, str) else token.get('access_token')
-    return found
+        return self.add_action({'machineId': machine_id, 'type': 'RunAntiVirusScan', 'lifecycle': {'pending': None},
+                                'requestorComment': 'reliability'})
 
 
 def scan(paths, secrets):
-    """Files (folders walked) holding a secret; token cache files are the one place tokens may live."""
-    hits, scanned = [], 0
-    for top in paths:
-        walk = [(top, [], [os.path.basename(top)])] if os.path.isfile(top) else os.walk(top)
-        for folder, dummy, names in walk:
-            for name in names:
-                path = os.path.join(os.path.dirname(top), name) if os.path.isfile(top) else os.path.join(folder, name)
-                if os.sep + 'tokens' + os.sep in path and path.endswith('.json'):
-                    continue
-                scanned += 1
-                with open(path, 'r', encoding='utf-8', errors='replace') as handle:
-                    text = handle.read()
-                hits.extend('%s in %s' % (what, path) for what, value in secrets.items() if value and value in text)
-    return scanned, hits
+    """(files scanned, ['<what> in <path>']): the shared scanner over files and folders; token cache
+    files are the one place tokens may live. secrets_of(cfg, emu) is the shared one too."""
+    scanned, hits = scan_files(paths, secrets)
+    return scanned, ['%s in %s' % hit for hit in hits]
 
 
 # ---------------------------------------------------------------------------------- playbooks
