@@ -66,8 +66,8 @@ ROWS = {
         'read_op': 'list_actions', 'write_op': 'run_antivirus_scan', 'action_type': 'RunAntiVirusScan', 'calls': 3, 'clean_calls': 2,
         'check': 'launch',
     },
-    'isolation': {
-        'module': 'mde_machine_isolation', 'args': {'machine_id': '{machine_id}', 'state': 'isolated', 'isolation_type': 'full',
+    'isolation': {  # released_by: the action type that undoes the launch (the ``twin`` fault releases the machine again)
+        'released_by': 'Unisolate', 'module': 'mde_machine_isolation', 'args': {'machine_id': '{machine_id}', 'state': 'isolated', 'isolation_type': 'full',
                                                     'comment': '{comment}'},
         'read_op': 'list_actions', 'write_op': 'isolate', 'action_type': 'Isolate', 'calls': 3, 'clean_calls': 2, 'check': 'launch',
     },
@@ -206,6 +206,11 @@ FAULTS = [
      'rule': {'kind': 'stall', 'seconds': 7, 'process': True}, 'times': 1, 'expect': 'recovers'},
     {'name': 'read timeout on the launch POST, not applied', 'on': 'write', 'rows': LAUNCH_ROWS,
      'rule': {'kind': 'stall', 'seconds': 7, 'process': False}, 'times': 1, 'expect': 'fails', 'msg': ['timeout=3', 'not launched', 'safe']},
+    # The comment of a finished action reused within CLOCK_SKEW (300 s): the cell's machine already holds a Succeeded action
+    # of the row's type with the cell's comment, created 180 s before (state rows: released again since, so that the task
+    # launches). The lost answer was never applied: the recovery look-up must not take the old action for the new one.
+    {'name': 'comment reused, launch reset before it was applied', 'on': 'write', 'rows': ['av_scan', 'isolation'], 'twin': 180,
+     'rule': {'kind': 'reset', 'process': False}, 'times': 1, 'expect': 'fails', 'msg': ['not launched', 'safe']},
     # Download rows: the link call (package URI, live response result link) and the storage host that serves the files.
     # After the launch a failure must keep the action (changed, machine_action) in the result and leave no file behind.
     {'name': '429 on the link call', 'on': 'link', 'rows': DOWNLOAD_ROWS, 'rule': {'kind': 'throttle', 'retry_after': 1}, 'times': 1,
@@ -325,16 +330,78 @@ BAD_INPUTS = [
 ]
 
 
-def cells(rows=None):
+# One cell per code path. Where several rows reach a fault through the same code, the fault runs on the rows that prove
+# each path and the other rows' cells of it are covered there: (rows, the row whose cell covers them, which faults, why).
+# ``on`` selects faults by where they hit; ``except`` keeps some of those on every row. Nothing is dropped silently:
+# covered_cells() lists each covered cell with the cell that covers it, and docs/reliability.md publishes that list.
+# Read side: the 7 launch rows make their first call through Launcher, as one of two look-ups over MachineActions.list
+# (one-shot rows: running(), the non-final actions of the type; state rows: active(), the Pending/InProgress/Succeeded
+# history of both types that gives the state); a fault there never reaches module code, and once healed the run is a
+# clean one. A download row is kept because after the look-up it goes on to wait, link and storage calls (the
+# ``api`` faults hit those too).
+# Launch POST: one code path (Launcher.launch, then _recover after a lost answer) for every module; what differs per
+# module is the body and ``LaunchSpec.same``, which judges the 201 answer and the action the recovery look-up finds.
+# So every launch row keeps the POST fault that recovers through its own 201 answer (429) and one whose recovery look-up
+# finds the action it created (reset after it was applied); the other POST faults never reach module code (refused,
+# or not applied: no action holds the comment) and run on a one-shot and a state row.
+READ_SIDE = ['read', 'api', 'last']
+LAUNCH_POST_OWN = ['429 on the launch POST', 'reset after the launch was applied']
+COVERED_BY = [
+    {'rows': ['file_quarantine'], 'by': 'av_scan', 'on': READ_SIDE,
+     'why': 'one-shot launch: the same look-up of running actions (Launcher.running) as av_scan, then the POST'},
+    {'rows': ['app_restriction', 'offboard'], 'by': 'isolation', 'on': READ_SIDE,
+     'why': 'state launch: the same history look-up (Launcher.active) as isolation, then the POST'},
+    {'rows': ['live_response'], 'by': 'investigation_package', 'on': READ_SIDE,
+     'why': 'download launch: the same look-up of running actions as investigation_package, then wait, link calls and storage '
+            'host through the same fetch_result'},
+    {'rows': ['file_quarantine', 'investigation_package', 'live_response'], 'by': 'av_scan', 'on': ['write'], 'except': LAUNCH_POST_OWN,
+     'why': 'the launch POST and its failure handling (Launcher.launch, _recover) are the same code for every one-shot module; '
+            'refused or not applied, no action holds the comment, so no module code runs'},
+    {'rows': ['app_restriction', 'offboard'], 'by': 'isolation', 'on': ['write'], 'except': LAUNCH_POST_OWN,
+     'why': 'the launch POST and its failure handling are the same code for every state module, with the running actions '
+            'taken from the history look-up'},
+    {'rows': ['info_by_id'], 'by': 'cancel_by_id', 'on': ['read', 'api'],
+     'why': 'both read the action through MachineActions.get (GET /api/machineactions/{id}, checked_entity) first'},
+    {'rows': ['info_by_id'], 'by': 'cancel_by_id', 'on': ['token'],
+     'why': 'the token is fetched at the first API call, the same GET of the action, before any module code'},
+    {'rows': ['investigation_package'], 'by': 'av_scan', 'on': ['token'],
+     'why': 'the token is fetched at the first API call, the same look-up of running actions, before anything download-specific'},
+]
+
+
+def _applies(row_name, row, fault):
+    if fault['on'] == 'write' and not row['write_op']:
+        return False
+    if fault.get('rows') and row_name not in fault['rows']:
+        return False
+    return not (row.get('faults') and fault['name'] not in row['faults'])
+
+
+def covered_by(row_name, fault):
+    """The rule whose row covers this (row, fault) cell, or None when the cell runs."""
+    for rule in COVERED_BY:
+        if row_name in rule['rows'] and fault['on'] in rule['on'] and fault['name'] not in rule.get('except', []):
+            return rule
+    return None
+
+
+def all_cells(rows=None):
     """Every (row name, fault) pair that applies: write faults need a row that writes."""
+    return [(row_name, fault) for row_name, row in (rows or ROWS).items() for fault in FAULTS if _applies(row_name, row, fault)]
+
+
+def cells(rows=None):
+    """The cells that run: every pair that applies, less those another row's cell covers (covered_cells)."""
+    return [(row_name, fault) for row_name, fault in all_cells(rows) if covered_by(row_name, fault) is None]
+
+
+def covered_cells(rows=None):
+    """(row, fault, covering row, why) for each cell that does not run because another row's cell covers its path."""
     out = []
-    for row_name, row in (rows or ROWS).items():
-        for fault in FAULTS:
-            if fault['on'] == 'write' and not row['write_op']:
-                continue
-            if fault.get('rows') and row_name not in fault['rows']:
-                continue
-            if row.get('faults') and fault['name'] not in row['faults']:
-                continue
-            out.append((row_name, fault))
+    for row_name, fault in all_cells(rows):
+        rule = covered_by(row_name, fault)
+        if rule is not None:
+            if not _applies(rule['by'], ROWS[rule['by']], fault):
+                raise ValueError('%s / %s: the covering row %s does not run that fault' % (row_name, fault['name'], rule['by']))
+            out.append((row_name, fault, rule['by'], rule['why']))
     return out

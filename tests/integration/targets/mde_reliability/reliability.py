@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Runs the reliability checks of matrix.py as real ansible-playbook runs against the emulator.
 
-    reliability.py CONFIG OUTDIR run [matrix bad concurrency kill tls ...]   run parts (default: all), write OUTDIR/results.json
+    reliability.py CONFIG OUTDIR run [matrix bad concurrency fresh_home kill tls]  run parts (default: all), write OUTDIR/results.json
     reliability.py - RESULTS.json doc DOCFILE                                 rewrite the generated part of docs/reliability.md
     reliability.py - - check-doc DOCFILE                                      fail if the doc's tables differ from matrix.py
 
@@ -237,6 +237,8 @@ def run_cell(runner, row_name, fault):
     ctx = {'action_id': action['id'] if action else '', 'machine_id': machine_id, 'comment': '%s %s' % (matrix.COMMENT, name), 'dest': dest}
     args = _fill(dict(row['args'], **fault.get('args', {})), ctx)
     args.update(matrix.BOUNDS)
+    # ``twin``: the machine already holds a finished action of the type with the cell's comment (its id is not the cell's)
+    before = finished_twin(emu, row, machine_id, ctx['comment'], fault['twin']) if fault.get('twin') else []
     if fault.get('api_url') == 'closed':
         args['api_url'] = 'https://127.0.0.1:%d' % closed_port()
     xdg = os.path.join(runner.out, 'xdg', name)
@@ -282,7 +284,7 @@ def run_cell(runner, row_name, fault):
     login_tokens = [e for e in log if e['host'] == 'login' and e.get('api') == 'token' and e['time'] >= started]
     if launch:
         # the emulator's own record of every action on the cell's machine (it is the cell's alone)
-        found = [a for a in emu.call('GET', '/control/state')['actions'] if a.get('machineId') == machine_id]
+        found = [a for a in emu.call('GET', '/control/state')['actions'] if a.get('machineId') == machine_id and a['id'] not in before]
         mine = [a for a in found if a.get('type') == row['action_type'] and a.get('requestorComment') == ctx['comment']]
         state = {'status': '%d %s with the comment, %d action(s) in all' % (len(mine), row['action_type'], len(found)),
                  'launched': mine, 'all': found}
@@ -292,6 +294,17 @@ def run_cell(runner, row_name, fault):
         state['expected'] = dict((a['id'], emu.call('GET', '/control/actions/%s/results' % a['id'])['results']) for a in state['launched'])
         state['dest'] = dest
     return judge(row_name, row, fault, args, action, state, result, elapsed, api_log, login_tokens, name)
+
+
+def finished_twin(emu, row, machine_id, comment, seconds_ago):
+    """A Succeeded action of the row's type with this comment, created ``seconds_ago`` (emulated) before; on a state row
+    also the action that undid it since, so that the task launches again. Returns their ids."""
+    made = [emu.call('POST', '/control/actions', {'machineId': machine_id, 'type': row['action_type'], 'status': 'Succeeded',
+                                                  'created_ago': seconds_ago, 'requestorComment': comment})]
+    if row.get('released_by'):
+        made.append(emu.call('POST', '/control/actions', {'machineId': machine_id, 'type': row['released_by'], 'status': 'Succeeded',
+                                                          'created_ago': seconds_ago / 2, 'requestorComment': 'released since'}))
+    return [a['id'] for a in made]
 
 
 def check_launch(row, args, state, result, failed, writes, after_launch=False):
@@ -622,6 +635,76 @@ def check_cache_files(paths, xdg):
     return problems
 
 
+FRESH_PLAY = '''- name: Processes starting at once on a fresh HOME (no ~/.cache yet)
+  hosts: rel_forks
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - name: Look up the pending actions of the machine
+      defender.endpoint.mde_machine_action_info: "{{ rel_args }}"
+'''
+
+RACER = r'''
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.defender.endpoint.plugins.module_utils import _files
+start = float(sys.argv[2])
+while time.time() < start:  # every racer leaves this loop at the same moment
+    pass
+try:
+    for part in ('discovery', 'tokens', 'ratelimit'):  # the folders a module creates as it starts
+        _files.private_dir(part)
+    print('ok')
+except Exception as exc:  # pylint: disable=broad-except
+    print('%s: %s' % (type(exc).__name__, exc))
+'''
+
+
+def run_fresh_home(runner, processes=4, rounds=40):
+    """Processes starting at once on one fresh HOME (no ~/.cache, no XDG_CACHE_HOME): each creates the cache folders; all
+    must succeed. A real play with one fork per process, then ``rounds`` rounds (each on a fresh HOME) of one process per
+    core released at one instant into the cache-folder creation every module runs first: the race window is microseconds,
+    a play alone rarely hits it; two racers on two cores hit the EEXIST defect in about one round of five."""
+    racers = max(2, min(processes, os.cpu_count() or 2))
+    emu = runner.emu
+    machine_id = emu.new_machine()
+    action = emu.new_action(machine_id)
+    problems = []
+    home = os.path.join(runner.out, 'xdg', 'fresh-home-play')
+    os.makedirs(home)
+    inventory = os.path.join(runner.out, 'plays', 'inventory.fresh')
+    with open(inventory, 'w', encoding='utf-8') as handle:
+        handle.write('[rel_forks]\n' + ''.join('fresh%02d\n' % i for i in range(processes)))
+    play = os.path.join(runner.out, 'plays', 'fresh-home.yml')
+    with open(play, 'w', encoding='utf-8') as handle:
+        handle.write('---\n' + FRESH_PLAY)
+    name = runner.name('fresh home')
+    args = dict(matrix.BOUNDS, machine_id=machine_id, status=['Pending'])
+    code = runner.ansible(name, play, {'rel_args': args}, runner.env(home, XDG_CACHE_HOME=None, HOME=home), inventory=inventory,
+                          forks=processes)
+    if code != 0:
+        problems.append('the play of %d forks on a fresh HOME failed (exit %d); see logs/%s.log' % (processes, code, name))
+    errors = []
+    for index in range(rounds):
+        home = os.path.join(runner.out, 'xdg', 'fresh-home-%02d' % index)
+        os.makedirs(home)
+        env = runner.env(home, XDG_CACHE_HOME=None, HOME=home)
+        start = '%.6f' % (time.time() + 0.4)  # time for the racers to start and import
+        procs = [subprocess.Popen([sys.executable, '-c', RACER, collections_root(), start], env=env,  # pylint: disable=consider-using-with
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for dummy in range(racers)]
+        errors.extend(out.strip() for out in (r.communicate(timeout=60)[0] for r in procs) if out.strip() != 'ok')
+    if errors:
+        problems.append('%d of %d processes failed creating the cache folders on a fresh HOME: %s'
+                        % (len(errors), racers * rounds, sorted(set(errors))[:3]))
+    if emu.action(action['id'])['status'] != 'Pending':
+        problems.append('a look-up changed the action')
+    record = {'processes': processes, 'rounds': rounds, 'racers': racers, 'play_exit': code, 'failed_processes': len(errors), 'problems': problems}
+    print('%s fresh HOME: %s' % ('ok  ' if not problems else 'FAIL', json.dumps(record)), flush=True)
+    return record
+
+
 # ---------------------------------------------------------------------------------- kill -9
 def collections_root():
     folder = HERE
@@ -811,8 +894,11 @@ def run_tls(runner):
 # ---------------------------------------------------------------------------------- doc
 def doc_tables():
     lines = ['### Fault matrix', '',
-             'Every fault below runs against every module row it applies to (%d rows, %d cells): %s.'
-             % (len(matrix.ROWS), len(matrix.cells()), ', '.join('`%s` (%s)' % (n, r['module']) for n, r in matrix.ROWS.items())),
+             'Every fault below applies to the module rows named (%d rows, %d cells that apply); where several rows reach a fault '
+             'through the same code, the cells of the rows that prove each path run (%d cells) and the others are covered by them '
+             '(%d, listed under "Covered cells"): %s.'
+             % (len(matrix.ROWS), len(matrix.all_cells()), len(matrix.cells()), len(matrix.covered_cells()),
+                ', '.join('`%s` (%s)' % (n, r['module']) for n, r in matrix.ROWS.items())),
              'Bounds in every cell: %s.' % ', '.join('`%s=%s`' % kv for kv in matrix.BOUNDS.items()),
              'Launch rows (%s) run on a machine of their own with a comment of their own; after the task the emulator must hold '
              'exactly one action of the type with that comment when the task succeeded (changed), none when it failed, and no '
@@ -829,6 +915,8 @@ def doc_tables():
               'storage': 'the storage host serving the file'}[fault['on']]
         if fault.get('rows'):
             on += ' (%s)' % ', '.join(fault['rows'])
+        if fault.get('twin'):
+            on += ', after a Succeeded action of the type with the same comment, created %d s before' % fault['twin']
         heals = 'never' if not fault['times'] else 'after %d' % fault['times']
         if fault['expect'] == 'recovers':
             outcome = 'succeeds after retry' + (', without any retry' if fault.get('no_retry') else '')
@@ -839,6 +927,23 @@ def doc_tables():
         if 'token_requests' in fault:
             outcome += '; exactly %d token requests' % fault['token_requests']
         lines.append('| %s | %s | %s | %s |' % (fault['name'], on, heals, outcome.replace('|', '\\|')))
+    lines += ['', '### Cells per row', '', '| row | cells that apply | run | covered by another row |', '|---|---|---|---|']
+    run, covered = matrix.cells(), matrix.covered_cells()
+    for row_name in matrix.ROWS:
+        lines.append('| %s | %d | %d | %d |' % (row_name, sum(1 for r, f in matrix.all_cells() if r == row_name),
+                                              sum(1 for r, f in run if r == row_name), sum(1 for c in covered if c[0] == row_name)))
+    lines += ['', '### Covered cells', '',
+              'A cell that does not run because the same fault on another row goes through the same code: the row that stands for it '
+              'runs that fault (same fault, the row named), for the reason given.', '',
+              '| rows | stand for them | faults | why the path is the same |', '|---|---|---|---|']
+    for rule in matrix.COVERED_BY:
+        by_row = {}  # the covered cells of this rule, rows with the same faults on one line: each line is rows x faults exactly
+        for row_name, fault, dummy, dummy in covered:
+            if matrix.covered_by(row_name, fault) is rule:
+                by_row.setdefault(row_name, []).append(fault['name'])
+        for faults in sorted(set(tuple(f) for f in by_row.values()), key=lambda f: -len(f)):
+            rows = [r for r in rule['rows'] if tuple(by_row.get(r, ())) == faults]
+            lines.append('| %s | %s | %s | %s |' % (', '.join(rows), rule['by'], '; '.join(faults).replace('|', '\\|'), rule['why']))
     lines += ['', '### Bad inputs', '',
               '%d bad inputs. Each must fail naming the option and the fix, with no request to the emulator.' % len(matrix.BAD_INPUTS), '',
               '| module | input | message names | and says |', '|---|---|---|---|']
@@ -853,7 +958,8 @@ def doc_tables():
 def doc_results(results):
     m = results.get('matrix', [])
     lines = ['### Last measured run', '', '| figure | value |', '|---|---|',
-             '| faults tried (cells run) | %d (%d faults x module rows) |' % (len(m), len(matrix.FAULTS)),
+             '| faults tried (cells run) | %d (%d faults x module rows; %d more covered by another row) |'
+             % (len(m), len(matrix.FAULTS), len(matrix.covered_cells())),
              '| cells passed | %d |' % sum(1 for r in m if not r['problems']),
              '| bad inputs tried | %d (requests that reached the emulator: %d) |' % (len(results.get('bad', [])), results.get('bad_requests', 0)),
              '| secrets found | %d (in %d files scanned) |' % (len(results.get('secret_hits', [])), results.get('files_scanned', 0)),
@@ -865,6 +971,10 @@ def doc_results(results):
     if conc:
         lines.append('| 20 processes, one cache and one budget | %d token request(s), %d calls, peak %d per window (limit %d), %d answers 429 |'
                      % (conc['token_requests'], conc['calls'], conc['peak_per_window'], conc['limit_per_minute'], conc['answers_429']))
+    fresh = results.get('fresh_home')
+    if fresh:
+        lines.append('| %d forks on a fresh HOME, then %d rounds of %d processes released at once | play exit %d, %d process(es) failed |'
+                     % (fresh['processes'], fresh['rounds'], fresh['racers'], fresh['play_exit'], fresh['failed_processes']))
     for kill in results.get('kill', []):
         lines.append('| kill -9: %s | next run ok: %s, %d token request(s) |' % (kill['case'], not kill['problems'], kill['token_requests']))
     slowest = sorted(m, key=lambda r: r['elapsed'] / max(r['bound'], 1), reverse=True)[:1]
@@ -889,8 +999,8 @@ def check_doc(path):
     if doc_tables() not in text:
         print('FAIL: %s does not show the tables of matrix.py; run `make reliability-doc`' % path)
         return 1
-    counts = (path, len(matrix.FAULTS), len(matrix.cells()), len(matrix.BAD_INPUTS))
-    print('ok: %s matches matrix.py (%d faults, %d cells, %d bad inputs)' % counts)
+    counts = (path, len(matrix.FAULTS), len(matrix.cells()), len(matrix.covered_cells()), len(matrix.BAD_INPUTS))
+    print('ok: %s matches matrix.py (%d faults, %d cells run, %d covered by another row, %d bad inputs)' % counts)
     return 0
 
 
@@ -907,7 +1017,7 @@ def main(argv):
         cfg = yaml.safe_load(handle)
     runner = Runner(cfg, outdir)
     results_path = os.path.join(runner.out, 'results.json')
-    parts = argv[4:] or ['matrix', 'bad', 'concurrency', 'kill', 'tls']
+    parts = argv[4:] or ['matrix', 'bad', 'concurrency', 'fresh_home', 'kill', 'tls']
     only = os.environ.get('REL_ONLY')
     results = {}
     started = time.monotonic()
@@ -923,6 +1033,8 @@ def main(argv):
         results['bad'], results['bad_requests'] = run_bad_inputs(runner)
     if 'concurrency' in parts:
         results['concurrency'] = run_concurrency(runner)
+    if 'fresh_home' in parts:
+        results['fresh_home'] = run_fresh_home(runner)
     if 'kill' in parts:
         results['kill'] = run_kill(runner)
     if 'tls' in parts:
@@ -936,8 +1048,9 @@ def main(argv):
     if results.get('storage_with_authorization'):
         print('FAIL %d request(s) to the storage host carried an Authorization header' % results['storage_with_authorization'])
         failures.append(results['storage_with_authorization'])
-    if results.get('concurrency', {}).get('problems'):
-        failures.append(results['concurrency'])
+    for part in ('concurrency', 'fresh_home'):
+        if results.get(part, {}).get('problems'):
+            failures.append(results[part])
     for hit in results['secret_hits']:
         print('FAIL secret: %s' % hit)
     print('reliability: %d cells, %d bad inputs, %d files scanned, %d secrets found, %d duplicates, %d problems, %.0f s'
