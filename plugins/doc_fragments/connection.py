@@ -94,6 +94,7 @@ options:
     description:
       - How many times a throttled (HTTP 429), failed (HTTP 500, 502, 503, 504) or broken call is retried, when retrying is safe.
       - A call that launches an action is never sent again after it may have reached the service.
+      - With O(max_wait) it also bounds the waiting of one API call, see O(max_wait).
       - Falls back to E(MDE_MAX_RETRIES).
     type: int
     default: 5
@@ -101,6 +102,10 @@ options:
     description:
       - The longest single wait, in seconds, for a retry, a C(Retry-After) answer or the shared rate budget.
       - When the service or the budget asks for a longer wait, the task fails at once and names this option rather than hang.
+      - All the waits of one API call together (rate budget, C(Retry-After), backoff, the token request it may need, and for a
+        download link the polls while it is not ready) last at most (O(max_retries) + 1) x O(max_wait) seconds, 360 with the
+        defaults. A call that would have to wait longer, for example because other processes keep taking the freed rate-budget
+        slots, fails at once naming that bound.
       - Falls back to E(MDE_MAX_WAIT).
     type: float
     default: 60
@@ -140,6 +145,8 @@ notes:
   - The rate budget (C(defender.endpoint/ratelimit) in the same cache directory) is shared by every fork and task of the user on the
     host, so parallel tasks wait for budget instead of being throttled, and an HTTP 429 seen by one pauses the others.
   - Every wait is bounded by O(timeout), O(max_retries) and O(max_wait) (and C(wait_timeout) where a module waits for an action).
+    One API call waits at most (O(max_retries) + 1) x O(max_wait) seconds in all, and sends at most O(max_retries) + 1 requests
+    (one more when a token is renewed after an HTTP 401), each bounded by O(timeout).
 requirements:
   - requests
   - msal (only to fetch tokens with O(client_secret) or O(client_certificate_path))

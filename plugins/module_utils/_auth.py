@@ -138,10 +138,10 @@ class StaticTokenProvider:
     def __init__(self, access_token):
         self.access_token = access_token
 
-    def get(self):
+    def get(self, waits=None):  # pylint: disable=unused-argument
         return self.access_token
 
-    def refresh(self, rejected):
+    def refresh(self, rejected, waits=None):  # pylint: disable=unused-argument
         raise MdeError('The API refused access_token (HTTP 401): it has expired or was not issued for this API. '
                        'Get a new token, or use client_secret or client_certificate_path so the collection fetches its own.',
                        kind='auth', status=401)
@@ -162,25 +162,27 @@ class ClientCredentialProvider:
         self.key = cache_key(self.authority, settings.tenant_id, settings.client_id, settings.scope, settings.credential_fingerprint)
         self.fetched = 0
 
-    def get(self):
-        return self._token(None)
+    def get(self, waits=None):
+        return self._token(None, waits)
 
-    def refresh(self, rejected):
-        return self._token(rejected)
+    def refresh(self, rejected, waits=None):
+        return self._token(rejected, waits)
 
-    def _token(self, rejected):
+    def _token(self, rejected, waits=None):
+        """``waits``: the bound of the API call that needs the token (``_retry.CallWaits``): the
+        waits of the token request count towards it."""
         with self.cache.locked(self.key):
             if rejected is not None:
                 self.cache.invalidate(self.key, rejected)
             token = self.cache.get(self.key)
             if token is None:
-                token, expires_in = self._fetch()
+                token, expires_in = self._fetch() if waits is None else self._fetch(waits)
                 self.cache.put(self.key, token, expires_in)
         if self.secret_sink is not None:
             self.secret_sink(token)
         return token
 
-    def _fetch(self):
+    def _fetch(self, waits=None):
         try:
             import msal  # pylint: disable=import-outside-toplevel
         except ImportError:
@@ -211,7 +213,7 @@ class ClientCredentialProvider:
                 raise RetryableError(err, self.session.retry_after())
             raise err
 
-        return retry_loop(attempt, settings.max_retries, settings.max_wait, self.sleep)
+        return retry_loop(attempt, settings.max_retries, settings.max_wait, self.sleep, waits=waits)
 
     def _classify_exception(self, exc):
         from ansible_collections.defender.endpoint.plugins.module_utils._http import transport_error  # pylint: disable=import-outside-toplevel

@@ -27,7 +27,7 @@ import time
 import traceback
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.plugins.module_utils._retry import RetryableError, backoff_delay, parse_retry_after, retry_loop
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import CallWaits, RetryableError, backoff_delay, parse_retry_after, retry_loop
 from ansible_collections.defender.endpoint.plugins.module_utils import _files
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
 
@@ -283,8 +283,8 @@ class MdeClient:
                 time_scale=s.time_scale, folder=self.budget_folder, clock=self.clock, sleep=self.sleep)
         return self.budgets[api]
 
-    def _send(self, method, url, api, token, body):
-        self._budget(api).acquire()
+    def _send(self, method, url, api, token, body, waits=None):
+        self._budget(api).acquire(waits)
         headers = {'Authorization': 'Bearer %s' % token, 'Accept': 'application/json'}
         kwargs = {'headers': headers}
         if body is not None:
@@ -292,13 +292,17 @@ class MdeClient:
             headers['Content-Type'] = 'application/json'
         return self.session.request(method, url, **kwargs)
 
-    def request(self, method, path, api, body=None, params=None, url=None, retry_safe=None, not_found_hint=None):
+    def request(self, method, path, api, body=None, params=None, url=None, retry_safe=None, not_found_hint=None, waits=None):
         """Send one API call; returns (status, parsed JSON or None).
 
         ``retry_safe`` (default: GET only) says whether a failed or broken call may be sent
         again. A 429 is always retried (the API refused it unprocessed); connection errors
         before sending are always retried; 5xx, timeouts and broken connections after
         sending only when ``retry_safe``. Otherwise the MdeError carries ``maybe_sent``.
+
+        Every wait of the call (rate budget, ``Retry-After``, backoff, the token request it may
+        make) is under one bound, ``CallWaits``: at most max_wait each, (max_retries + 1) * max_wait
+        in all. ``waits``: that bound when the caller shares it over several requests.
         """
         if retry_safe is None:
             retry_safe = method == 'GET'
@@ -307,14 +311,16 @@ class MdeClient:
             if params:
                 url += '?' + encode_query(params)
         peer = 'the MDE API at %s' % _peer(url)
+        if waits is None:
+            waits = self.call_waits()
 
         def attempt(retry):
-            token = self.tokens.get()
+            token = self.tokens.get(waits)
             try:
-                response = self._send(method, url, api, token, body)
+                response = self._send(method, url, api, token, body, waits)
                 if response.status_code == 401 and self.tokens.can_refresh:
-                    token = self.tokens.refresh(token)
-                    response = self._send(method, url, api, token, body)
+                    token = self.tokens.refresh(token, waits)
+                    response = self._send(method, url, api, token, body, waits)
             except Exception as exc:  # pylint: disable=broad-except
                 err = transport_error(exc, peer, self.settings, retry_safe)
                 if err is None:
@@ -322,7 +328,11 @@ class MdeClient:
                 raise err
             return self._handle(method, path or urlsplit(url).path, api, response, retry_safe, not_found_hint, retry)
 
-        return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep)
+        return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep, waits=waits)
+
+    def call_waits(self):
+        """A fresh bound on the waits of one call (``_retry.CallWaits``), sleeping through the injected ``sleep``."""
+        return CallWaits(self.settings.max_wait, self.settings.max_retries, self.sleep)
 
     def _handle(self, method, path, api, response, retry_safe, not_found_hint, retry=0):
         status = response.status_code
@@ -389,8 +399,8 @@ class MdeClient:
 
         return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep)
 
-    def get(self, path, api, params=None, not_found_hint=None):
-        return self.request('GET', path, api, params=params, not_found_hint=not_found_hint)[1]
+    def get(self, path, api, params=None, not_found_hint=None, waits=None):
+        return self.request('GET', path, api, params=params, not_found_hint=not_found_hint, waits=waits)[1]
 
     def list_all(self, path, api, params=None):
         """Every entity of a list call: follow ``@odata.nextLink``, else step ``$skip`` while pages come back full."""

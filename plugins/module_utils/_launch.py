@@ -428,16 +428,24 @@ def fetch_link(module, path, api, attempts=3):
     """GET a download-link call (package URI, live response result) and return the URL.
 
     The package URI answers 404 until the collection is complete; right after the action is
-    seen Succeeded a short 404 window is tolerated, a few polls long.
+    seen Succeeded a short 404 window is tolerated, a few polls long. The link is one call: its
+    404 polls and the waits of its requests share one bound (``_retry.CallWaits``).
     """
+    waits = module.client.call_waits()
     for attempt in range(attempts):
         try:
-            data = module.client.get(path, api)
+            data = module.client.get(path, api, waits=waits)
             break
         except MdeError as err:
             if err.status != 404 or attempt == attempts - 1:
                 raise
-            time.sleep(module.settings.poll_interval)
+            interval = module.settings.poll_interval
+            if not waits.fits(interval):
+                err.msg = join_sentences(err.msg, 'The link was still missing after %.0f s of waiting; waiting poll_interval=%s s '
+                                                  'more would pass %s.' % (waits.waited, interval, waits.bound()))
+                err.args = (err.msg,)
+                raise err
+            waits.sleep(interval)
     url = (data or {}).get('value') if isinstance(data, dict) else None
     if not url or not isinstance(url, str):
         raise MdeError('The API answered %s without a download link.' % path, kind='api')

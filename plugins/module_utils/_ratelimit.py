@@ -14,7 +14,9 @@ APIs allow fewer). Each (API host, tenant, client, API) key has a state file hol
 times of the calls made in the last hour and a "paused until" time set by any 429. A call
 waits for a free slot instead of collecting 429s; a 429 seen by one process pauses the
 others until its Retry-After. Every wait is capped by ``max_wait``: a wait longer than
-that fails at once, naming the bound, rather than sleeping and failing later.
+that fails at once, naming the bound, rather than sleeping and failing later. When other
+processes keep taking the freed slots, the waits add up under the bound of the whole call
+(``_retry.CallWaits``: (max_retries + 1) * max_wait), never beyond it.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +29,7 @@ import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.plugins.module_utils import _files
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import CallWaits
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -102,8 +105,14 @@ class RateBudget:
             return oldest + self.hour - now, '%d calls were made in the last hour (limit %d)' % (len(calls), self.per_hour)
         return None, None
 
-    def acquire(self):
-        """Wait for a slot and record the call. Returns the seconds waited."""
+    def acquire(self, waits=None):
+        """Wait for a slot and record the call. Returns the seconds waited.
+
+        ``waits``: the ``_retry.CallWaits`` of the API call this slot is for; without it, a bound
+        of its own with max_retries=0 (at most ``max_wait`` in total).
+        """
+        if waits is None:
+            waits = CallWaits(self.max_wait, 0, self.sleep)
         waited = 0.0
         while True:
             with _files.file_lock(self.lock_path, self.lock_timeout, what='rate budget lock'):
@@ -121,7 +130,12 @@ class RateBudget:
                     'max_wait=%s s. Run again later, use fewer forks, or raise max_wait.' % (self.api, why, wait, self.max_wait),
                     kind='timeout')
             wait += 0.005  # land just past the window edge
-            self.sleep(wait)
+            if not waits.fits(wait):
+                raise MdeError(
+                    'The rate budget for the %s API is used up: %s, and other processes keep taking the freed slots. This call '
+                    'has waited %.0f s and the next slot is %.0f s away, past %s. Run again later, use fewer forks, or raise '
+                    'max_wait or max_retries.' % (self.api, why, waits.waited, wait, waits.bound()), kind='timeout')
+            waits.sleep(wait)
             waited += wait
 
     def pause(self, seconds):

@@ -74,14 +74,52 @@ class RetryableError(Exception):
         self.delay = delay
 
 
-def retry_loop(attempt, max_retries, max_wait, sleep, on_wait=None):
+def call_wait_limit(max_wait, max_retries):
+    """The most one API call may wait in total, in seconds: (max_retries + 1) * max_wait."""
+    return (max_retries + 1) * max_wait
+
+
+class CallWaits:
+    """The one bound on the waits of one API call.
+
+    Each wait (a retry's backoff or ``Retry-After``, a wait for the shared rate budget, those of a
+    token request the call makes) is at most ``max_wait`` on its own, and all of them together at
+    most ``(max_retries + 1) * max_wait``: a wait that would go past either bound is not slept
+    through, the call fails at once naming it. Waits go through the injected ``sleep``.
+    """
+
+    def __init__(self, max_wait, max_retries, sleep):
+        self.max_wait = max_wait
+        self.max_retries = max_retries
+        self.limit = call_wait_limit(max_wait, max_retries)
+        self._sleep = sleep
+        self.waited = 0.0
+
+    def fits(self, seconds):
+        return self.waited + seconds <= self.limit
+
+    def bound(self):
+        return ('the bound of (max_retries + 1) x max_wait = %.0f s of waiting per API call (max_retries=%d, max_wait=%s)'
+                % (self.limit, self.max_retries, self.max_wait))
+
+    def sleep(self, seconds):
+        if seconds > 0:
+            self._sleep(seconds)
+            self.waited += seconds
+
+
+def retry_loop(attempt, max_retries, max_wait, sleep, on_wait=None, waits=None):
     """Run ``attempt(n)`` until it returns, retrying on RetryableError.
 
     The only retry loop of the collection. Every wait is bounded by ``max_wait``: a server
     asking for longer fails at once with a message naming the bound; retries are bounded by
     ``max_retries``; so a call takes at most (max_retries + 1) requests and max_retries waits.
+    All the waits of the call (these, and the rate budget's, which ``attempt`` spends through
+    the same ``waits``) add up to at most (max_retries + 1) * max_wait (``CallWaits``).
     ``on_wait(delay, error)`` is told about each wait (for logs and the shared rate budget).
     """
+    if waits is None:
+        waits = CallWaits(max_wait, max_retries, sleep)
     retry = 0
     while True:
         try:
@@ -98,8 +136,13 @@ def retry_loop(attempt, max_retries, max_wait, sleep, on_wait=None):
                           'run again later or raise max_wait.' % (err.msg, delay, max_wait)
                 err.args = (err.msg,)
                 raise err
+            if not waits.fits(delay):
+                err.msg = '%s Gave up after %d attempt(s): this call has waited %.0f s, and waiting %.0f s more before retrying ' \
+                          'would pass %s; run again later or raise max_wait or max_retries.' % (
+                              err.msg, retry + 1, waits.waited, delay, waits.bound())
+                err.args = (err.msg,)
+                raise err
             if on_wait is not None:
                 on_wait(delay, err)
-            if delay > 0:
-                sleep(delay)
+            waits.sleep(delay)
             retry += 1

@@ -96,10 +96,10 @@ class FakeTokens:
         self.issued = 1
         self.rejected = []
 
-    def get(self):
+    def get(self, waits=None):  # pylint: disable=unused-argument
         return self.current
 
-    def refresh(self, rejected):
+    def refresh(self, rejected, waits=None):  # pylint: disable=unused-argument
         if not self.can_refresh:
             raise MdeError('access_token refused', kind='auth', status=401)
         self.rejected.append(rejected)
