@@ -356,18 +356,46 @@ def prepare_home(home: str, pip_versions: t.List[str]) -> t.List[str]:
     return shims
 
 
-def copy_results(src_root: str, dst_root: str, mirror: bool = False) -> None:
+def output_snapshot(root: str) -> t.Dict[str, t.Tuple[int, int]]:
+    """Return {path: (mtime_ns, size)} of the files under root (a tests/output folder), .tmp left out."""
+    found = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == root:
+            dirnames[:] = [d for d in dirnames if d not in OUTPUT_SKIP]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            info = os.lstat(path)
+            found[os.path.relpath(path, root)] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+def copy_results(src_root: str, dst_root: str, mirror: bool = False,
+                 unchanged: t.Optional[t.Dict[str, t.Tuple[int, int]]] = None) -> None:
     """Copy tests/output results (junit, coverage, bot files...) from src_root to dst_root, skipping .tmp.
 
     With mirror, the results already in dst_root are removed first, so that the scratch tree
     starts from the repository's tests/output (as an in-place ansible-test run would) and clearing it
     in the repository also clears stale results of earlier runs.
+
+    With unchanged (an output_snapshot() of src_root taken before the run), only the files the run
+    wrote are copied: the copy back never puts what was copied in before the run over files that
+    another run beside it (make test's lanes) has written to the repository's tests/output meanwhile.
     """
     if mirror and os.path.isdir(dst_root):
         for name in os.listdir(dst_root):
             if name not in OUTPUT_SKIP:
                 remove_path(os.path.join(dst_root, name))
     if not os.path.isdir(src_root):
+        return
+    if unchanged is not None:
+        for rel, stamp in output_snapshot(src_root).items():
+            src = os.path.join(src_root, rel)
+            if unchanged.get(rel) != stamp and not os.path.islink(src):
+                dst = os.path.join(dst_root, rel)
+                os.makedirs(os.path.dirname(dst), exist_ok=True)
+                if os.path.isdir(dst) and not os.path.islink(dst):
+                    shutil.rmtree(dst)
+                shutil.copy2(src, dst)
         return
     for name in os.listdir(src_root):
         if name in OUTPUT_SKIP:
@@ -444,6 +472,7 @@ def run_ansible_test(venv: str, info: t.Dict[str, str], root: str, ansible_test_
     started = time.monotonic()
     copied = sync_tree(tree)
     copy_results(repo_output, tree_output, mirror=True)
+    copied_in = output_snapshot(tree_output)
     pip_versions = pinned_pip_versions(info['ansible_test_dir'])
     if not pip_versions:
         log('WARNING: found no pinned pip version in ansible-test; pip bootstrapping may try to download get-pip')
@@ -458,7 +487,7 @@ def run_ansible_test(venv: str, info: t.Dict[str, str], root: str, ansible_test_
         returncode = subprocess.run(cmd, cwd=tree, env=ansible_test_env(venv, home, collections), check=False).returncode
     except KeyboardInterrupt:
         returncode = 130
-    copy_results(tree_output, repo_output)
+    copy_results(tree_output, repo_output, unchanged=copied_in)
     log(f'ansible-test exited with {returncode} after {time.monotonic() - started:.0f}s; results copied to {repo_output}')
     return returncode
 
