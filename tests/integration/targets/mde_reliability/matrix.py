@@ -67,8 +67,8 @@ ROWS = {
         'check': 'launch',
     },
     'isolation': {  # released_by: the action type that undoes the launch (the ``twin`` fault releases the machine again)
-        'released_by': 'Unisolate', 'module': 'mde_machine_isolation', 'args': {'machine_id': '{machine_id}', 'state': 'isolated', 'isolation_type': 'full',
-                                                    'comment': '{comment}'},
+        'released_by': 'Unisolate', 'module': 'mde_machine_isolation',
+        'args': {'machine_id': '{machine_id}', 'state': 'isolated', 'isolation_type': 'full', 'comment': '{comment}'},
         'read_op': 'list_actions', 'write_op': 'isolate', 'action_type': 'Isolate', 'calls': 3, 'clean_calls': 2, 'check': 'launch',
     },
     'app_restriction': {

@@ -693,7 +693,7 @@ def run_fresh_home(runner, processes=4, rounds=40):
         env = runner.env(home, XDG_CACHE_HOME=None, HOME=home)
         start = '%.6f' % (time.time() + 0.4)  # time for the racers to start and import
         procs = [subprocess.Popen([sys.executable, '-c', RACER, collections_root(), start], env=env,  # pylint: disable=consider-using-with
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for dummy in range(racers)]
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for dummy in range(racers)]
         errors.extend(out.strip() for out in (r.communicate(timeout=60)[0] for r in procs) if out.strip() != 'ok')
     if errors:
         problems.append('%d of %d processes failed creating the cache folders on a fresh HOME: %s'
@@ -931,7 +931,7 @@ def doc_tables():
     run, covered = matrix.cells(), matrix.covered_cells()
     for row_name in matrix.ROWS:
         lines.append('| %s | %d | %d | %d |' % (row_name, sum(1 for r, f in matrix.all_cells() if r == row_name),
-                                              sum(1 for r, f in run if r == row_name), sum(1 for c in covered if c[0] == row_name)))
+                                                sum(1 for r, f in run if r == row_name), sum(1 for c in covered if c[0] == row_name)))
     lines += ['', '### Covered cells', '',
               'A cell that does not run because the same fault on another row goes through the same code: the row that stands for it '
               'runs that fault (same fault, the row named), for the reason given.', '',
