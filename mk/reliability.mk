@@ -2,7 +2,7 @@
 # `make integration` (so in `make test` and CI); these are shortcuts around it.
 REL_EMU_DIR ?= .emulator/reliability
 # outside the checkout: ansible-test, started in a tree inside a git repository, lists files with git
-REL_TMP ?= $(or $(TMPDIR),/tmp)/defender-endpoint-reliability
+REL_TMP ?= $(AT_TMP)/reliability-$(REPO_HASH)
 
 .PHONY: reliability reliability-doc
 

@@ -8,7 +8,8 @@
 # beside `make integration`.
 #
 #   tests/ecosystem/matrix.sh CORE PYTHON_BIN PYTHON_VERSION [INTEGRATION_TARGET...]
-#   tests/ecosystem/matrix.sh 2.20 python3.12 3.12                              # full suite
+#   tests/ecosystem/matrix.sh 2.20 python3.12 3.12 mde_machine_action_cancel    # smoke target only
+#   tests/ecosystem/matrix.sh 2.20 python3.12 3.12                              # every target
 #   tests/ecosystem/matrix.sh 2.17 python3.11 3.11 mde_machine_action_cancel    # smoke target only
 #
 # Results (junit, bot files) land in .cache/matrix/core-CORE/output; the emulator in
