@@ -25,7 +25,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._clouds import MICROSOFT_LOGIN_HOSTS
-from ansible_collections.defender.endpoint.plugins.module_utils._retry import RetryableError, retry_loop
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES, retry_loop
 from ansible_collections.defender.endpoint.plugins.module_utils._token_cache import TokenCache, cache_key
 
 try:
@@ -209,15 +209,15 @@ class ClientCredentialProvider:
                 return result['access_token'], result.get('expires_in', 3599)
             status = getattr(self.session.last_response, 'status_code', None)
             err = entra_error(result or {}, status, self.authority)
-            if status is not None and (status >= 500 or status == 429):
-                raise RetryableError(err, self.session.retry_after())
-            raise err
+            if status is None:
+                raise err
+            raise CALL_POLICIES['login'].failure(err, status=status, delay=self.session.retry_after())
 
         return retry_loop(attempt, settings.max_retries, settings.max_wait, self.sleep, waits=waits)
 
     def _classify_exception(self, exc):
         from ansible_collections.defender.endpoint.plugins.module_utils._http import transport_error  # pylint: disable=import-outside-toplevel
-        err = transport_error(exc, 'Entra ID', self.settings)
+        err = transport_error(exc, 'Entra ID', self.settings, CALL_POLICIES['login'])
         if err is not None:
             return err
         response = self.session.last_response
@@ -233,6 +233,6 @@ class ClientCredentialProvider:
         else:
             err = MdeError('The login host %s did not answer like Entra ID (HTTP %s, %s: %s). Check authority_host, cloud and tenant_id.'
                            % (self.settings.authority_host, status, type(exc).__name__, exc), kind='auth', status=status)
-        if status is not None and (status >= 500 or status == 429):
-            return RetryableError(err, self.session.retry_after())
-        return err
+        if status is None:
+            return err
+        return CALL_POLICIES['login'].failure(err, status=status, delay=self.session.retry_after())

@@ -10,9 +10,9 @@
 """The one HTTP path of the collection: every API call goes through ``MdeClient.request``.
 
 It spends from the shared rate budget, adds the bearer token (refreshing it once on a 401),
-retries throttled, failed and broken calls through ``_retry.retry_loop`` (only where
-repeating is safe), follows ``@odata.nextLink`` paging and turns the API's error envelope
-into an MdeError.
+retries throttled, failed and broken calls through ``_retry.retry_loop`` as the kind of call's
+entry of ``_retry.CALL_POLICIES`` says (a launch is never sent twice blindly), follows
+``@odata.nextLink`` paging and turns the API's error envelope into an MdeError.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,7 +27,7 @@ import time
 import traceback
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.plugins.module_utils._retry import CallWaits, RetryableError, backoff_delay, parse_retry_after, retry_loop
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES, CallWaits, backoff_delay, parse_retry_after, retry_loop
 from ansible_collections.defender.endpoint.plugins.module_utils import _files
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
 
@@ -50,7 +50,6 @@ except ImportError:
 
 COLLECTION_VERSION = '1.0.0'
 USER_AGENT = 'defender.endpoint/%s (Ansible collection)' % COLLECTION_VERSION
-RETRY_STATUSES = (500, 502, 503, 504)
 PAGE_SIZE = 10000  # the documented maximum $top
 MAX_PAGES = 1000
 
@@ -124,7 +123,7 @@ class MdeSession(_Session):
     def retry_after(self):
         if self.last_response is None:
             return None
-        return parse_retry_after(self.last_response.headers.get('Retry-After'), time.time())
+        return parse_retry_after(self.last_response.headers.get('Retry-After'), self._clock())
 
 
 def _peer(url):
@@ -141,8 +140,9 @@ def _not_sent(exc):
     return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
-def transport_error(exc, peer, settings, retry_safe=True):
-    """Map a requests exception to an MdeError (final) or a RetryableError; None for other exceptions."""
+def transport_error(exc, peer, settings, policy):
+    """Map a requests exception to what the attempt raises: an MdeError (final) or, when the kind of call's
+    ``policy`` (``_retry.CallPolicy``) tries it again, a RetryableError; None for other exceptions."""
     if not HAS_REQUESTS or not isinstance(exc, requests.exceptions.RequestException):
         return None
     if isinstance(exc, requests.exceptions.SSLError):
@@ -150,13 +150,13 @@ def transport_error(exc, peer, settings, retry_safe=True):
                         'bundle; validate_certs=false turns verification off and is not recommended.' % (peer, _reason(exc)),
                         kind='transport')
     if _not_sent(exc):
-        return RetryableError(MdeError('Could not connect to %s: %s. Check the host, the network path (proxy, firewall) '
-                                       'and that the service is up.' % (peer, _reason(exc)), kind='transport'))
+        return policy.failure(MdeError('Could not connect to %s: %s. Check the host, the network path (proxy, firewall) '
+                                       'and that the service is up.' % (peer, _reason(exc)), kind='transport'), sent=False)
     if isinstance(exc, requests.exceptions.ReadTimeout):
         err = MdeError('%s sent no answer within timeout=%s s.' % (peer, settings.timeout), kind='transport', maybe_sent=True)
     else:
         err = MdeError('The connection to %s broke before an answer arrived: %s.' % (peer, _reason(exc)), kind='transport', maybe_sent=True)
-    return RetryableError(err) if retry_safe else err
+    return policy.failure(err)
 
 
 def _reason(exc):
@@ -236,11 +236,11 @@ def _body_chunks(response, peer):
             received += len(chunk)
             yield chunk
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise RetryableError(MdeError('The download from %s broke after %d of %s bytes: %s.' % (
+        raise CALL_POLICIES['storage'].failure(MdeError('The download from %s broke after %d of %s bytes: %s.' % (
             peer, received, expected if expected is not None else 'unknown', _reason(exc)), kind='transport'))
     if expected is not None and received != expected:
-        raise RetryableError(MdeError('The download from %s was cut short: %d of %d bytes arrived.' % (peer, received, expected),
-                                      kind='transport'))
+        raise CALL_POLICIES['storage'].failure(MdeError('The download from %s was cut short: %d of %d bytes arrived.' % (
+            peer, received, expected), kind='transport'))
 
 
 def _no_auth(request):
@@ -292,20 +292,20 @@ class MdeClient:
             headers['Content-Type'] = 'application/json'
         return self.session.request(method, url, **kwargs)
 
-    def request(self, method, path, api, body=None, params=None, url=None, retry_safe=None, not_found_hint=None, waits=None):
+    def request(self, method, path, api, body=None, params=None, url=None, call=None, not_found_hint=None, waits=None):
         """Send one API call; returns (status, parsed JSON or None).
 
-        ``retry_safe`` (default: GET only) says whether a failed or broken call may be sent
-        again. A 429 is always retried (the API refused it unprocessed); connection errors
-        before sending are always retried; 5xx, timeouts and broken connections after
-        sending only when ``retry_safe``. Otherwise the MdeError carries ``maybe_sent``.
+        ``call``: the kind of call, a key of ``_retry.CALL_POLICIES`` (default: ``read`` for a GET,
+        ``launch`` otherwise), which says what a failed or broken call is sent again for. A 429 is
+        always retried (the API refused it unprocessed), and so are connection errors before
+        sending; 5xx, timeouts and broken connections after sending as the policy says. Otherwise
+        the MdeError carries ``maybe_sent``.
 
         Every wait of the call (rate budget, ``Retry-After``, backoff, the token request it may
         make) is under one bound, ``CallWaits``: at most max_wait each, (max_retries + 1) * max_wait
         in all. ``waits``: that bound when the caller shares it over several requests.
         """
-        if retry_safe is None:
-            retry_safe = method == 'GET'
+        policy = CALL_POLICIES[call or ('read' if method == 'GET' else 'launch')]
         if url is None:
             url = self.settings.api_url + path
             if params:
@@ -322,11 +322,11 @@ class MdeClient:
                     token = self.tokens.refresh(token, waits)
                     response = self._send(method, url, api, token, body, waits)
             except Exception as exc:  # pylint: disable=broad-except
-                err = transport_error(exc, peer, self.settings, retry_safe)
+                err = transport_error(exc, peer, self.settings, policy)
                 if err is None:
                     raise
                 raise err
-            return self._handle(method, path or urlsplit(url).path, api, response, retry_safe, not_found_hint, retry)
+            return self._handle(method, path or urlsplit(url).path, api, response, policy, not_found_hint, retry)
 
         return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep, waits=waits)
 
@@ -334,7 +334,7 @@ class MdeClient:
         """A fresh bound on the waits of one call (``_retry.CallWaits``), sleeping through the injected ``sleep``."""
         return CallWaits(self.settings.max_wait, self.settings.max_retries, self.sleep)
 
-    def _handle(self, method, path, api, response, retry_safe, not_found_hint, retry=0):
+    def _handle(self, method, path, api, response, policy, not_found_hint, retry=0):
         status = response.status_code
         if 200 <= status < 300:
             if not response.content:
@@ -360,11 +360,8 @@ class MdeClient:
                 delay = backoff_delay(retry, cap=self.settings.max_wait)
             # Every process using this budget waits too, whether or not this one retries.
             self._budget(api).pause(delay)
-            raise RetryableError(api_error(method, path, response, 'The API is throttling this app'), delay)
-        err = api_error(method, path, response, not_found_hint if status == 404 else None)
-        if status in RETRY_STATUSES and retry_safe:
-            raise RetryableError(err)
-        raise err
+            raise policy.failure(api_error(method, path, response, 'The API is throttling this app'), status=status, delay=delay)
+        raise policy.failure(api_error(method, path, response, not_found_hint if status == 404 else None), status=status)
 
     def download(self, url, dest):
         """Fetch a pre-signed download link into ``dest`` atomically; returns (sha256 hex, size).
@@ -377,12 +374,13 @@ class MdeClient:
             raise MdeError('The API returned a download link that is not https (%s://%s); refusing to fetch it.'
                            % (parts.scheme, parts.hostname), kind='api')
         peer = 'the download host %s' % _peer(url)
+        policy = CALL_POLICIES['storage']
 
         def attempt(dummy_retry):
             try:
                 response = self.session.request('GET', url, stream=True, auth=_no_auth)
             except Exception as exc:  # pylint: disable=broad-except
-                err = transport_error(exc, peer, self.settings, retry_safe=True)
+                err = transport_error(exc, peer, self.settings, policy)
                 if err is None:
                     raise
                 raise err
@@ -390,9 +388,8 @@ class MdeClient:
                 if response.status_code != 200:
                     err = MdeError('%s answered HTTP %d: "%s".' % (peer, response.status_code, _snippet(response.text)),
                                    kind='api', status=response.status_code)
-                    if response.status_code in RETRY_STATUSES or response.status_code == 429:
-                        raise RetryableError(err, delay=parse_retry_after(response.headers.get('Retry-After'), self.clock()))
-                    raise err
+                    raise policy.failure(err, status=response.status_code,
+                                         delay=parse_retry_after(response.headers.get('Retry-After'), self.clock()))
                 return _files.write_stream_atomic(dest, _body_chunks(response, peer))
             finally:
                 response.close()

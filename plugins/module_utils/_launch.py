@@ -30,6 +30,7 @@ from datetime import datetime
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._http import join_sentences
 from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
 from ansible_collections.defender.endpoint.plugins.module_utils._machine import Machines, check_computer_dns_name
 
@@ -134,7 +135,7 @@ class Launcher:
         body['Comment'] = comment
         try:
             dummy, action = self.client.request('POST', '/api/machines/%s/%s' % (machine_id, spec.verb), spec.api, body=body,
-                                                retry_safe=False)
+                                                call='launch')
         except MdeError as err:
             if err.status == 400:
                 # ActiveRequestAlreadyExists ("Action is already in progress"), or a collection already running:
@@ -409,32 +410,38 @@ def check_dest(path, option='dest', folder=False):
     return target
 
 
-def fetch_result(module, path, api, dest, attempts=3):
+def fetch_result(module, path, api, dest):
     """Download what a link call (package URI, live response result) points to into ``dest``.
 
     The links are short-lived: when the storage host refuses one (HTTP 403, expired), a fresh
-    link is asked for once, as the API documents; nothing runs again on the machine.
+    link is asked for (once: ``CALL_POLICIES['storage']``), as the API documents; nothing runs
+    again on the machine.
     """
-    url = fetch_link(module, path, api, attempts)
-    try:
-        return module.client.download(url, dest)
-    except MdeError as err:
-        if err.status != 403:
-            raise
-    return module.client.download(fetch_link(module, path, api, attempts), dest)
+    policy = CALL_POLICIES['storage']
+    relinks = 0
+    while True:
+        url = fetch_link(module, path, api)
+        try:
+            return module.client.download(url, dest)
+        except MdeError as err:
+            if err.status not in policy.relink_statuses or relinks >= policy.relinks:
+                raise
+        relinks += 1
 
 
-def fetch_link(module, path, api, attempts=3):
+def fetch_link(module, path, api):
     """GET a download-link call (package URI, live response result) and return the URL.
 
     The package URI answers 404 until the collection is complete; right after the action is
-    seen Succeeded a short 404 window is tolerated, a few polls long. The link is one call: its
-    404 polls and the waits of its requests share one bound (``_retry.CallWaits``).
+    seen Succeeded a short 404 window is tolerated, ``CALL_POLICIES['link'].not_found_polls``
+    asks ``poll_interval`` apart. The link is one call: its 404 polls and the waits of its
+    requests share one bound (``_retry.CallWaits``).
     """
+    attempts = CALL_POLICIES['link'].not_found_polls
     waits = module.client.call_waits()
     for attempt in range(attempts):
         try:
-            data = module.client.get(path, api, waits=waits)
+            data = module.client.request('GET', path, api, call='link', waits=waits)[1]
             break
         except MdeError as err:
             if err.status != 404 or attempt == attempts - 1:

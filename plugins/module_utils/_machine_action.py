@@ -173,7 +173,7 @@ class MachineActions:
         action_id = action['id']
         try:
             dummy, after = self.client.request('POST', '/api/machineactions/%s/cancel' % action_id, 'cancel_action',
-                                               body={'Comment': comment}, retry_safe=True)
+                                               body={'Comment': comment}, call='idempotent_write')
         except MdeError as err:
             if err.status is None or not 400 <= err.status < 500 or err.status in (401, 403, 404, 429):
                 raise

@@ -7,10 +7,14 @@
 # The interfaces in this file are meant for use within the defender.endpoint collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""Pieces of the one retry loop: Retry-After parsing and capped, jittered backoff.
+"""The one transport/retry policy of the collection and its one retry loop.
 
-The loop itself lives in ``_http.MdeClient.request``; the token fetch in ``_auth`` goes through
-the same client so that one policy governs every request the collection sends.
+``CALL_POLICIES`` says, for each kind of call (read, idempotent write, launch, login, link,
+storage), what a failed attempt may be tried again for; ``retry_loop`` (here) runs the attempts,
+at most ``max_retries`` more, each wait at most ``max_wait`` and all the waits of one call at
+most ``(max_retries + 1) * max_wait`` (``CallWaits``), sleeping only through the injected
+``sleep``. The callers are ``_http.MdeClient.request`` (API calls), ``_http.MdeClient.download``
+(storage) and the token fetch of ``_auth`` (login).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,6 +23,11 @@ __metaclass__ = type
 import math
 import random
 from email.utils import parsedate_tz, mktime_tz
+
+# The server errors that may pass when tried again, for API and login calls alike; a 429 is
+# retried by every kind of call (the server refused it unprocessed).
+RETRY_STATUSES = (500, 502, 503, 504)
+THROTTLED = 429
 
 
 def parse_retry_after(value, now):
@@ -74,6 +83,64 @@ class RetryableError(Exception):
         self.delay = delay
 
 
+class CallPolicy:
+    """What one kind of call retries. How often and how long is the same for every kind: at most
+    ``max_retries`` retries, each wait at most ``max_wait``, all of them at most
+    ``(max_retries + 1) * max_wait`` (options of every module).
+
+    ``statuses``: the answers tried again (a 429 always is). ``after_sending``: whether a request
+    that may have reached the server (read timeout, connection broken after sending, a body cut
+    short) is sent again; a request that never left (connection refused, connect timeout) always
+    is. ``not_found_polls``: how many times a link call is asked while it answers 404 (the link
+    is not ready yet), ``poll_interval`` apart. ``relink_statuses``: storage answers that make
+    the caller ask for a fresh link, ``relinks`` times at most.
+    """
+
+    def __init__(self, name, statuses=RETRY_STATUSES, after_sending=True, not_found_polls=1, relink_statuses=(), relinks=0):
+        self.name = name
+        self.statuses = tuple(statuses)
+        self.after_sending = after_sending
+        self.not_found_polls = not_found_polls
+        self.relink_statuses = tuple(relink_statuses)
+        self.relinks = relinks
+
+    def retries(self, status=None, sent=True):
+        """Whether a failed attempt is tried again: ``status`` of the answer (None: none came), ``sent``
+        False when the request never left."""
+        if status == THROTTLED or not sent:
+            return True
+        if status is None:
+            return self.after_sending
+        return status in self.statuses
+
+    def failure(self, err, status=None, sent=True, delay=None):
+        """The exception a failed attempt raises: ``err`` itself when it is final for this kind of call,
+        else a RetryableError for ``retry_loop`` (``delay``: what the server asked for)."""
+        if self.retries(status, sent):
+            return RetryableError(err, delay)
+        return err
+
+
+# The table: every request the collection sends is one of these kinds.
+CALL_POLICIES = {
+    # GET of the API: everything that may pass is tried again
+    'read': CallPolicy('read'),
+    # a POST whose repetition changes nothing (cancel): as a read
+    'idempotent_write': CallPolicy('idempotent_write'),
+    # a launching POST: never sent twice once it may have arrived (the action it may have created is
+    # looked for instead, _launch); only 429 and a request that never left are retried
+    'launch': CallPolicy('launch', statuses=(), after_sending=False),
+    # the token request to Entra ID (discovery GET and token POST): as the API's reads
+    'login': CallPolicy('login'),
+    # a download-link call (package URI, live response result): a read, asked up to 3 times while it
+    # answers 404 right after the action succeeded
+    'link': CallPolicy('link', not_found_polls=3),
+    # the download from the storage host the link points to: as a read (a body cut short included);
+    # a 403 (the short-lived link expired) asks for a fresh link once
+    'storage': CallPolicy('storage', relink_statuses=(403,), relinks=1),
+}
+
+
 def call_wait_limit(max_wait, max_retries):
     """The most one API call may wait in total, in seconds: (max_retries + 1) * max_wait."""
     return (max_retries + 1) * max_wait
@@ -108,15 +175,16 @@ class CallWaits:
             self.waited += seconds
 
 
-def retry_loop(attempt, max_retries, max_wait, sleep, on_wait=None, waits=None):
-    """Run ``attempt(n)`` until it returns, retrying on RetryableError.
+def retry_loop(attempt, max_retries, max_wait, sleep, waits=None):
+    """Run ``attempt(n)`` until it returns, retrying on RetryableError (which attempts raise through
+    their kind's ``CallPolicy.failure``).
 
     The only retry loop of the collection. Every wait is bounded by ``max_wait``: a server
     asking for longer fails at once with a message naming the bound; retries are bounded by
     ``max_retries``; so a call takes at most (max_retries + 1) requests and max_retries waits.
     All the waits of the call (these, and the rate budget's, which ``attempt`` spends through
-    the same ``waits``) add up to at most (max_retries + 1) * max_wait (``CallWaits``).
-    ``on_wait(delay, error)`` is told about each wait (for logs and the shared rate budget).
+    the same ``waits``) add up to at most (max_retries + 1) * max_wait (``CallWaits``), slept
+    through ``sleep`` (the caller's injected one).
     """
     if waits is None:
         waits = CallWaits(max_wait, max_retries, sleep)
@@ -142,7 +210,5 @@ def retry_loop(attempt, max_retries, max_wait, sleep, on_wait=None, waits=None):
                               err.msg, retry + 1, waits.waited, delay, waits.bound())
                 err.args = (err.msg,)
                 raise err
-            if on_wait is not None:
-                on_wait(delay, err)
             waits.sleep(delay)
             retry += 1

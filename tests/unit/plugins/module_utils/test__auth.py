@@ -348,3 +348,17 @@ def test_provider_login_host_not_like_entra(tmp_path, monkeypatch):
     assert info.value.kind == 'auth'
     assert 'authority_host' in info.value.msg and 'https://login.mde.test' in info.value.msg
     assert clock.sleeps == []
+
+
+@pytest.mark.parametrize('status, retried', [(500, True), (502, True), (503, True), (504, True), (429, True), (501, False), (505, False)])
+def test_provider_retries_the_statuses_the_api_side_retries(tmp_path, monkeypatch, status, retried):
+    session, clock, created = LoginSession(), FakeClock(), []
+    busy = {'error': 'temporarily_unavailable', 'error_description': 'AADSTS90033: busy'}
+    fake_msal(monkeypatch, session, [(make_response(status, busy), busy), ok('jwt-4')], created)
+    prov = secret_provider(tmp_path, session, clock)
+    if retried:
+        assert prov.get() == 'jwt-4' and len(clock.sleeps) == 1
+    else:
+        with pytest.raises(MdeError) as info:
+            prov.get()
+        assert info.value.status == status and clock.sleeps == []

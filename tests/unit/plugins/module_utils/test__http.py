@@ -264,7 +264,7 @@ def test_5xx_not_retried_for_post(tmp_path, clock):
 
 def test_5xx_retried_for_post_marked_retry_safe(tmp_path, clock):
     client, session = new_client(tmp_path, clock, [make_response(503, error_body('ServiceUnavailable', 'busy')), make_response(200, ACTION)])
-    assert client.request('POST', '/api/machineactions/a1/cancel', 'cancel_action', body={'Comment': 'x'}, retry_safe=True) == (200, ACTION)
+    assert client.request('POST', '/api/machineactions/a1/cancel', 'cancel_action', body={'Comment': 'x'}, call='idempotent_write') == (200, ACTION)
     assert len(session.calls) == 2
 
 

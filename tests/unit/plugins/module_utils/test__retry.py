@@ -72,13 +72,9 @@ class Recorder:
 
     def __init__(self):
         self.sleeps = []
-        self.waits = []
 
     def sleep(self, seconds):
         self.sleeps.append(seconds)
-
-    def on_wait(self, delay, err):
-        self.waits.append((delay, err.msg))
 
 
 def failing_then(n_failures, result='done', delay=None):
@@ -95,19 +91,17 @@ def failing_then(n_failures, result='done', delay=None):
 def test_retry_loop_retries_then_succeeds():
     rec = Recorder()
     attempt, attempts = failing_then(2)
-    assert _retry.retry_loop(attempt, max_retries=5, max_wait=10.0, sleep=rec.sleep, on_wait=rec.on_wait) == 'done'
+    assert _retry.retry_loop(attempt, max_retries=5, max_wait=10.0, sleep=rec.sleep) == 'done'
     assert attempts == [0, 1, 2]
     assert len(rec.sleeps) == 2
-    assert [d for d, dummy in rec.waits] == rec.sleeps
-    assert [m for dummy, m in rec.waits] == ['try 1 failed.', 'try 2 failed.']
 
 
 def test_retry_loop_success_needs_no_sleep():
     rec = Recorder()
     attempt, attempts = failing_then(0)
-    assert _retry.retry_loop(attempt, 3, 10.0, rec.sleep, rec.on_wait) == 'done'
+    assert _retry.retry_loop(attempt, 3, 10.0, rec.sleep) == 'done'
     assert attempts == [0]
-    assert rec.sleeps == [] and rec.waits == []
+    assert rec.sleeps == []
 
 
 def test_retry_loop_gives_up_after_max_retries():
@@ -138,9 +132,9 @@ def test_retry_loop_refuses_server_wait_longer_than_max_wait():
     rec = Recorder()
     attempt, attempts = failing_then(1, delay=120.0)
     with pytest.raises(MdeError) as info:
-        _retry.retry_loop(attempt, max_retries=5, max_wait=30.0, sleep=rec.sleep, on_wait=rec.on_wait)
+        _retry.retry_loop(attempt, max_retries=5, max_wait=30.0, sleep=rec.sleep)
     assert attempts == [0]
-    assert rec.sleeps == [] and rec.waits == []
+    assert rec.sleeps == []
     assert 'max_wait=30' in info.value.msg
     assert '120' in info.value.msg
     assert str(info.value) == info.value.msg
@@ -149,24 +143,23 @@ def test_retry_loop_refuses_server_wait_longer_than_max_wait():
 def test_retry_loop_uses_server_delay_when_within_bound():
     rec = Recorder()
     attempt, dummy = failing_then(2, delay=4.5)
-    _retry.retry_loop(attempt, 5, 30.0, rec.sleep, rec.on_wait)
+    _retry.retry_loop(attempt, 5, 30.0, rec.sleep)
     assert rec.sleeps == [4.5, 4.5]
 
 
-def test_retry_loop_zero_delay_does_not_sleep_but_is_reported():
+def test_retry_loop_zero_delay_retries_without_sleeping():
     rec = Recorder()
     attempt, attempts = failing_then(1, delay=0.0)
-    _retry.retry_loop(attempt, 5, 30.0, rec.sleep, rec.on_wait)
+    _retry.retry_loop(attempt, 5, 30.0, rec.sleep)
     assert attempts == [0, 1]
     assert rec.sleeps == []
-    assert [d for d, dummy in rec.waits] == [0.0]
 
 
 def test_retry_loop_backoff_never_sleeps_more_than_max_wait():
     rec = Recorder()
     attempt, attempts = failing_then(1000)
     with pytest.raises(MdeError):
-        _retry.retry_loop(attempt, max_retries=40, max_wait=2.5, sleep=rec.sleep, on_wait=rec.on_wait)
+        _retry.retry_loop(attempt, max_retries=40, max_wait=2.5, sleep=rec.sleep)
     assert len(rec.sleeps) == 40
     assert all(0 < s <= 2.5 for s in rec.sleeps)
     # the backoff really grows up to the bound (not a constant tiny wait)
@@ -183,3 +176,42 @@ def test_retry_loop_passes_other_exceptions_through():
         _retry.retry_loop(attempt, 5, 10.0, rec.sleep)
     assert info.value.msg == 'final'
     assert rec.sleeps == []
+
+
+# The policy table: what each kind of call tries again ---------------------------------------
+
+@pytest.mark.parametrize('kind', sorted(_retry.CALL_POLICIES))
+def test_every_kind_retries_429_and_requests_that_never_left(kind):
+    policy = _retry.CALL_POLICIES[kind]
+    assert policy.retries(status=429)
+    assert policy.retries(status=None, sent=False)
+    assert not policy.retries(status=400) and not policy.retries(status=404) and not policy.retries(status=401)
+
+
+@pytest.mark.parametrize('kind', ['read', 'idempotent_write', 'login', 'link', 'storage'])
+def test_safe_kinds_retry_the_same_server_errors_and_lost_answers(kind):
+    policy = _retry.CALL_POLICIES[kind]
+    assert [s for s in (500, 501, 502, 503, 504, 505) if policy.retries(status=s)] == [500, 502, 503, 504]
+    assert policy.retries(status=None, sent=True)
+
+
+def test_login_and_api_reads_agree_on_retried_statuses():
+    assert _retry.CALL_POLICIES['login'].statuses == _retry.CALL_POLICIES['read'].statuses == _retry.RETRY_STATUSES
+
+
+def test_a_launch_is_never_sent_again_once_it_may_have_arrived():
+    policy = _retry.CALL_POLICIES['launch']
+    assert not any(policy.retries(status=s) for s in (500, 502, 503, 504))
+    assert not policy.retries(status=None, sent=True)
+
+
+def test_failure_wraps_only_what_the_kind_retries():
+    err = MdeError('busy', status=503)
+    wrapped = _retry.CALL_POLICIES['read'].failure(err, status=503, delay=2.0)
+    assert isinstance(wrapped, _retry.RetryableError) and wrapped.error is err and wrapped.delay == 2.0
+    assert _retry.CALL_POLICIES['launch'].failure(err, status=503) is err
+
+
+def test_link_and_storage_windows():
+    assert _retry.CALL_POLICIES['link'].not_found_polls == 3
+    assert _retry.CALL_POLICIES['storage'].relink_statuses == (403,) and _retry.CALL_POLICIES['storage'].relinks == 1
