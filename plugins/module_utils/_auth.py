@@ -7,36 +7,37 @@
 # The interfaces in this file are meant for use within the defender.endpoint collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""Getting an access token: a given one, or a client secret / certificate through msal.
+"""Auth methods: one class per way of getting an access token, and the registry that picks one.
 
-Tokens are reused from the owner-only cache (``_token_cache``) while fresh; only a miss
-imports msal and talks to the login host. A certificate is read and checked before any
-request is sent.
+Each method (``AccessTokenMethod``, ``CertificateMethod``, ``ClientSecretMethod``) says when its
+options are present, checks them in ``validate()`` before any request, gives the ``identity``
+(tenant, client) that keys the token cache and the rate budget, and gets and refreshes the token
+(``get``, ``refresh``). ``choose_auth_method`` is the one place that picks the credentials: the
+first method of ``AUTH_METHODS`` whose options are present. Another method (managed identity,
+workload identity) is one more class in that list.
+
+Tokens fetched from Entra ID are reused from the owner-only cache (``_token_cache``) while fresh;
+only a miss imports msal and talks to the login host; cryptography is imported only to read a
+certificate.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import base64
 import hashlib
+import json
 import re
+import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._clouds import MICROSOFT_LOGIN_HOSTS
-from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES, retry_loop
+from ansible_collections.defender.endpoint.plugins.module_utils._http import transport_error
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES, parse_retry_after, retry_loop
 from ansible_collections.defender.endpoint.plugins.module_utils._token_cache import TokenCache, cache_key
-
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-except ImportError:
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
 
 CREDENTIAL_HINT = ('Check tenant_id, client_id and client_secret or client_certificate_path '
                    '(or MDE_TENANT_ID, MDE_CLIENT_ID, MDE_CLIENT_SECRET, MDE_CLIENT_CERTIFICATE_PATH).')
@@ -66,7 +67,11 @@ def load_certificate(path, password):
     Returns (msal client_credential dict, fingerprint). Fails before any request with a
     message naming client_certificate_path / client_certificate_password.
     """
-    if not HAS_CRYPTOGRAPHY:
+    try:
+        from cryptography import x509  # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives import serialization  # pylint: disable=import-outside-toplevel
+        from cryptography.hazmat.primitives.serialization import pkcs12  # pylint: disable=import-outside-toplevel
+    except ImportError:
         raise config_error(missing_required_lib('cryptography', reason='for client_certificate_path'))
     try:
         with open(path, 'rb') as handle:
@@ -130,13 +135,117 @@ def entra_error(body, status, authority):
                     correlation_id=body.get('correlation_id'))
 
 
-class StaticTokenProvider:
+def token_identity(token):
+    """(tenant, app) from a JWT's claims, without verifying it: only to key the rate budget of a given token."""
+    try:
+        payload = token.split('.')[1]
+        payload += '=' * (-len(payload) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode('ascii')).decode('utf-8'))
+        return claims.get('tid'), claims.get('appid') or claims.get('azp')
+    except (IndexError, ValueError, TypeError, AttributeError):
+        return None, None
+
+
+class LoginTransport:
+    """msal's ``http_client``: the shared session (same TLS settings and timeouts as the API calls),
+    keeping the login host's last answer, whose status and Retry-After decide a retry."""
+
+    def __init__(self, session, clock):
+        self.session = session
+        self.clock = clock
+        self.last_response = None
+
+    def get(self, url, **kwargs):
+        self.last_response = self.session.get(url, **kwargs)
+        return self.last_response
+
+    def post(self, url, **kwargs):
+        self.last_response = self.session.post(url, **kwargs)
+        return self.last_response
+
+    def close(self):
+        """The session belongs to the module's client, which keeps using it."""
+
+    def status(self):
+        return getattr(self.last_response, 'status_code', None)
+
+    def retry_after(self):
+        if self.last_response is None:
+            return None
+        return parse_retry_after(self.last_response.headers.get('Retry-After'), self.clock())
+
+
+class AuthMethod:
+    """One way of getting an access token (the community.hashi_vault auth method shape).
+
+    ``name``: its ``auth_method`` value. ``present(params)``: whether its options are set (the
+    first present method of ``AUTH_METHODS`` is used). ``validate()``: check the options before
+    any request (raises MdeError kind ``config``). ``bind(session, sleep, ...)``: the transport for
+    its login calls. ``identity``: (tenant, client). ``get(waits)`` / ``refresh(rejected, waits)``:
+    the token; ``waits`` is the bound of the API call that needs it (``_retry.CallWaits``).
+    ``logs_in``: whether it talks to the login host (the client keeps a discovery cache then).
+    """
+
+    name = None
+    logs_in = True
+    can_refresh = True
+
+    def __init__(self, settings, params):
+        self.settings = settings
+        self.params = params
+
+    @classmethod
+    def present(cls, params):
+        raise NotImplementedError
+
+    def validate(self):
+        raise NotImplementedError
+
+    def bind(self, session, sleep, cache=None, secret_sink=None, clock=time.time):  # pylint: disable=unused-argument
+        return self
+
+    @property
+    def identity(self):
+        return self.settings.tenant_id, self.settings.client_id
+
+    def get(self, waits=None):
+        raise NotImplementedError
+
+    def refresh(self, rejected, waits=None):
+        raise NotImplementedError
+
+
+class AccessTokenMethod(AuthMethod):
     """``access_token`` given by the user: no login host involved."""
 
+    name = 'access_token'
+    logs_in = False
     can_refresh = False
 
-    def __init__(self, access_token):
-        self.access_token = access_token
+    def __init__(self, settings, params):
+        super(AccessTokenMethod, self).__init__(settings, params)
+        self.access_token = None
+
+    @classmethod
+    def present(cls, params):
+        return bool(params.get('access_token'))
+
+    def validate(self):
+        token = self.params['access_token']
+        if token.lower().startswith('bearer '):
+            token = token[7:].strip()
+        if not token or token != token.strip():
+            raise config_error('access_token (MDE_ACCESS_TOKEN) holds no usable token: give the token itself (a JWT, with '
+                               'or without "Bearer "), or unset it to use client_secret or client_certificate_path.')
+        self.access_token = token
+        return self
+
+    @property
+    def identity(self):
+        tenant, client = self.settings.tenant_id, self.settings.client_id
+        if not (tenant and client):
+            tenant, client = token_identity(self.access_token)
+        return tenant, client
 
     def get(self, waits=None):  # pylint: disable=unused-argument
         return self.access_token
@@ -147,20 +256,44 @@ class StaticTokenProvider:
                        kind='auth', status=401)
 
 
-class ClientCredentialProvider:
-    """Client secret or certificate, through msal's client-credentials flow, with the shared cache."""
+class EntraClientCredentials(AuthMethod):
+    """The client-credentials flow of Entra ID through msal, with the shared token cache. Subclasses
+    set ``option`` (what names the credential in messages) and read ``credential`` and
+    ``fingerprint`` in ``load_credential()``."""
 
-    can_refresh = True
+    option = None
 
-    def __init__(self, settings, session, sleep, cache=None, secret_sink=None):
-        self.settings = settings
-        self.secret_sink = secret_sink
-        self.session = session
+    def __init__(self, settings, params):
+        super(EntraClientCredentials, self).__init__(settings, params)
+        self.credential = self.fingerprint = None
+        self.login = self.sleep = self.secret_sink = self.authority = self.cache = self.key = None
+        self.fetched = 0
+
+    def validate(self):
+        missing = []
+        if not self.settings.tenant_id:
+            missing.append('tenant_id (MDE_TENANT_ID or AZURE_TENANT_ID)')
+        if not self.settings.client_id:
+            missing.append('client_id (MDE_CLIENT_ID or AZURE_CLIENT_ID)')
+        if missing:
+            raise config_error('Missing %s: needed with %s.' % (' and '.join(missing), self.option))
+        self.credential, self.fingerprint = self.load_credential()
+        return self
+
+    def load_credential(self):
+        raise NotImplementedError
+
+    def bind(self, session, sleep, cache=None, secret_sink=None, clock=time.time):
+        settings = self.settings
+        self.login = LoginTransport(session, clock)
         self.sleep = sleep
+        self.secret_sink = secret_sink
         self.authority = '%s/%s' % (settings.authority_host, settings.tenant_id)
         self.cache = cache or TokenCache(lock_timeout=max(120.0, settings.timeout * (settings.max_retries + 2)))
-        self.key = cache_key(self.authority, settings.tenant_id, settings.client_id, settings.scope, settings.credential_fingerprint)
+        tenant, client = self.identity
+        self.key = cache_key(self.authority, tenant, client, settings.scope, self.fingerprint)
         self.fetched = 0
+        return self
 
     def get(self, waits=None):
         return self._token(None, waits)
@@ -191,13 +324,14 @@ class ClientCredentialProvider:
         settings = self.settings
         host = settings.authority_host.split('://', 1)[-1].split('/', 1)[0].split(':', 1)[0].lower()
         known = host in MICROSOFT_LOGIN_HOSTS
+        policy = CALL_POLICIES['login']
 
         def attempt(dummy_retry):
-            self.session.last_response = None
+            self.login.last_response = None
             try:
                 app = msal.ConfidentialClientApplication(
-                    settings.client_id, client_credential=settings.credential, authority=self.authority,
-                    http_client=self.session, instance_discovery=None if known else False,
+                    settings.client_id, client_credential=self.credential, authority=self.authority,
+                    http_client=self.login, instance_discovery=None if known else False,
                     validate_authority=known, timeout=settings.timeout)
                 result = app.acquire_token_for_client(scopes=[settings.scope])
             except Exception as exc:  # pylint: disable=broad-except
@@ -207,21 +341,21 @@ class ClientCredentialProvider:
             self.fetched += 1
             if result and result.get('access_token'):
                 return result['access_token'], result.get('expires_in', 3599)
-            status = getattr(self.session.last_response, 'status_code', None)
+            status = self.login.status()
             err = entra_error(result or {}, status, self.authority)
             if status is None:
                 raise err
-            raise CALL_POLICIES['login'].failure(err, status=status, delay=self.session.retry_after())
+            raise policy.failure(err, status=status, delay=self.login.retry_after())
 
         return retry_loop(attempt, settings.max_retries, settings.max_wait, self.sleep, waits=waits)
 
     def _classify_exception(self, exc):
-        from ansible_collections.defender.endpoint.plugins.module_utils._http import transport_error  # pylint: disable=import-outside-toplevel
-        err = transport_error(exc, 'Entra ID', self.settings, CALL_POLICIES['login'])
+        policy = CALL_POLICIES['login']
+        err = transport_error(exc, 'Entra ID', self.settings, policy)
         if err is not None:
             return err
-        response = self.session.last_response
-        status = getattr(response, 'status_code', None)
+        response = self.login.last_response
+        status = self.login.status()
         body = {}
         if response is not None:
             try:
@@ -235,4 +369,51 @@ class ClientCredentialProvider:
                            % (self.settings.authority_host, status, type(exc).__name__, exc), kind='auth', status=status)
         if status is None:
             return err
-        return CALL_POLICIES['login'].failure(err, status=status, delay=self.session.retry_after())
+        return policy.failure(err, status=status, delay=self.login.retry_after())
+
+
+class CertificateMethod(EntraClientCredentials):
+    """``client_certificate_path`` (and ``client_certificate_password``): a PEM or PKCS#12 file."""
+
+    name = 'certificate'
+    option = 'client_certificate_path'
+
+    @classmethod
+    def present(cls, params):
+        return bool(params.get('client_certificate_path'))
+
+    def load_credential(self):
+        return load_certificate(self.params['client_certificate_path'], self.params.get('client_certificate_password'))
+
+
+class ClientSecretMethod(EntraClientCredentials):
+    """``client_secret``."""
+
+    name = 'client_secret'
+    option = 'client_secret'
+
+    @classmethod
+    def present(cls, params):
+        return bool(params.get('client_secret'))
+
+    def load_credential(self):
+        secret = self.params['client_secret']
+        return secret, secret_fingerprint(secret)
+
+
+# The registry, in the order of the documented credential choice (a given access token, then a client
+# certificate, then a client secret): the first present one is used.
+AUTH_METHODS = [AccessTokenMethod, CertificateMethod, ClientSecretMethod]
+
+NO_CREDENTIALS = ('No credentials: set access_token (MDE_ACCESS_TOKEN), or tenant_id (MDE_TENANT_ID or AZURE_TENANT_ID), '
+                  'client_id (MDE_CLIENT_ID or AZURE_CLIENT_ID) and one of client_secret (MDE_CLIENT_SECRET or AZURE_CLIENT_SECRET) '
+                  'or client_certificate_path (MDE_CLIENT_CERTIFICATE_PATH or AZURE_CLIENT_CERTIFICATE_PATH).')
+
+
+def choose_auth_method(settings, params, methods=None):
+    """The one place that picks the credentials: the first method whose options are present,
+    validated (before any request). ``settings``: the validated ``_connection.Settings``."""
+    for method in methods or AUTH_METHODS:
+        if method.present(params):
+            return method(settings, params).validate()
+    raise config_error(NO_CREDENTIALS)

@@ -7,8 +7,9 @@
 # The interfaces in this file are meant for use within the defender.endpoint collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""Connection options shared by every module: the argument spec and the one place that reads
-credentials and settings (option, then environment variable, then default)."""
+"""Connection options shared by every module: the argument spec and the one place that reads the
+settings (option, then environment variable, then default). The credentials are read by the
+auth method ``_auth.choose_auth_method`` picks."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -76,7 +77,7 @@ def _https_url(name, env, value):
 class Settings:
     """Validated connection settings. Built before any request; raises MdeError(kind='config')."""
 
-    def __init__(self, params, load_certificate, secret_fingerprint):
+    def __init__(self, params):
         p = params
         self.cloud = p['cloud']
         defaults = CLOUDS[self.cloud]
@@ -114,45 +115,11 @@ class Settings:
         if not self.validate_certs:
             self.verify = False
 
+        # Who the credentials are for; which credentials, and checking them, is _auth.choose_auth_method's.
         self.tenant_id = (p['tenant_id'] or '').strip() or None
         self.client_id = (p['client_id'] or '').strip() or None
-        self.access_token = p['access_token'] or None
-        self.credential = None
-        self.credential_kind = None
-        self.credential_fingerprint = None
         if self.tenant_id is not None and not _HOST_LABEL.match(self.tenant_id):
             raise config_error('tenant_id must be the directory (tenant) ID, a GUID, or a verified domain name; got "%s".' % self.tenant_id)
-
-        if self.access_token:
-            self.credential_kind = 'access_token'
-            if self.access_token.lower().startswith('bearer '):
-                self.access_token = self.access_token[7:].strip()
-            if not self.access_token or self.access_token != self.access_token.strip():
-                raise config_error('access_token (MDE_ACCESS_TOKEN) holds no usable token: give the token itself (a JWT, with '
-                                   'or without "Bearer "), or unset it to use client_secret or client_certificate_path.')
-            return
-        if p['client_certificate_path']:
-            self.credential_kind = 'certificate'
-        elif p['client_secret']:
-            self.credential_kind = 'secret'
-        missing = []
-        if self.credential_kind is None:
-            raise config_error(
-                'No credentials: set access_token (MDE_ACCESS_TOKEN), or tenant_id (MDE_TENANT_ID or AZURE_TENANT_ID), '
-                'client_id (MDE_CLIENT_ID or AZURE_CLIENT_ID) and one of client_secret (MDE_CLIENT_SECRET or AZURE_CLIENT_SECRET) '
-                'or client_certificate_path (MDE_CLIENT_CERTIFICATE_PATH or AZURE_CLIENT_CERTIFICATE_PATH).')
-        if not self.tenant_id:
-            missing.append('tenant_id (MDE_TENANT_ID or AZURE_TENANT_ID)')
-        if not self.client_id:
-            missing.append('client_id (MDE_CLIENT_ID or AZURE_CLIENT_ID)')
-        if missing:
-            used = 'client_certificate_path' if self.credential_kind == 'certificate' else 'client_secret'
-            raise config_error('Missing %s: needed with %s.' % (' and '.join(missing), used))
-        if self.credential_kind == 'certificate':
-            self.credential, self.credential_fingerprint = load_certificate(p['client_certificate_path'], p['client_certificate_password'])
-        else:
-            self.credential = p['client_secret']
-            self.credential_fingerprint = secret_fingerprint(p['client_secret'])
 
     @property
     def authority(self):

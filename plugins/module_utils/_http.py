@@ -18,7 +18,6 @@ entry of ``_retry.CALL_POLICIES`` says (a launch is never sent twice blindly), f
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import base64
 import hashlib
 import json
 import os
@@ -76,7 +75,6 @@ class MdeSession(_Session):
         self._timeout = timeout
         self._discovery_folder = discovery_folder
         self._clock = clock
-        self.last_response = None
         self.headers['User-Agent'] = USER_AGENT
 
     def request(self, method, url, *args, **kwargs):  # pylint: disable=arguments-differ
@@ -89,7 +87,6 @@ class MdeSession(_Session):
             if cached is not None:
                 return cached
         response = super(MdeSession, self).request(method, url, *args, **kwargs)
-        self.last_response = response
         if cache_path is not None and response.status_code == 200:
             try:
                 body = response.json()
@@ -119,11 +116,6 @@ class MdeSession(_Session):
         response._content = json.dumps(entry['body']).encode('utf-8')  # pylint: disable=protected-access
         response.encoding = 'utf-8'
         return response
-
-    def retry_after(self):
-        if self.last_response is None:
-            return None
-        return parse_retry_after(self.last_response.headers.get('Retry-After'), self._clock())
 
 
 def _peer(url):
@@ -249,18 +241,9 @@ def _no_auth(request):
     return request
 
 
-def _token_identity(token):
-    """(tenant, app) from a JWT's claims without verifying it: only to key the rate budget."""
-    try:
-        payload = token.split('.')[1]
-        payload += '=' * (-len(payload) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(payload.encode('ascii')).decode('utf-8'))
-        return claims.get('tid'), claims.get('appid') or claims.get('azp')
-    except (IndexError, ValueError, TypeError, AttributeError):
-        return None, None
-
-
 class MdeClient:
+    """API calls with the token of ``tokens`` (an ``_auth.AuthMethod``: ``get``, ``refresh``,
+    ``can_refresh``, and the ``identity`` that keys the rate budget)."""
 
     def __init__(self, settings, session, tokens, sleep=time.sleep, budget_folder=None, clock=time.time):
         self.settings = settings
@@ -274,9 +257,7 @@ class MdeClient:
     def _budget(self, api):
         if api not in self.budgets:
             s = self.settings
-            tenant, client = s.tenant_id, s.client_id
-            if s.access_token and not (tenant and client):
-                tenant, client = _token_identity(s.access_token)
+            tenant, client = self.tokens.identity
             per_minute, per_hour = _ratelimit.limits_for(api, s.rate_limit_per_minute, s.rate_limit_per_hour)
             self.budgets[api] = _ratelimit.RateBudget(
                 _ratelimit.budget_key(s.api_url, tenant, client, api), api, per_minute, per_hour, s.max_wait,

@@ -37,7 +37,8 @@ class MdeModule(AnsibleModule):
         if not _http.HAS_REQUESTS:
             self.fail_json(msg=missing_required_lib('requests'), exception=_http.REQUESTS_IMPORT_ERROR)
         try:
-            self.settings = Settings(self.params, _auth.load_certificate, _auth.secret_fingerprint)
+            self.settings = Settings(self.params)
+            self.auth = _auth.choose_auth_method(self.settings, self.params)
         except MdeError as err:
             self.fail_from_error(err)
         if not self.settings.validate_certs:
@@ -48,13 +49,10 @@ class MdeModule(AnsibleModule):
     @property
     def client(self):
         if self._client is None:
-            if self.settings.credential_kind == 'access_token':
-                session = _http.MdeSession(self.settings.verify, self.settings.timeout)
-                tokens = _auth.StaticTokenProvider(self.settings.access_token)
-            else:
-                session = _http.MdeSession(self.settings.verify, self.settings.timeout, discovery_folder=_files.private_dir('discovery'))
-                tokens = _auth.ClientCredentialProvider(self.settings, session, time.sleep, secret_sink=self.no_log_values.add)
-            self._client = _http.MdeClient(self.settings, session, tokens)
+            discovery = _files.private_dir('discovery') if self.auth.logs_in else None
+            session = _http.MdeSession(self.settings.verify, self.settings.timeout, discovery_folder=discovery)
+            self.auth.bind(session, time.sleep, secret_sink=self.no_log_values.add)
+            self._client = _http.MdeClient(self.settings, session, self.auth)
         return self._client
 
     def fail_from_error(self, err, **extra):

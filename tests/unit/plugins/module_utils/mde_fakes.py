@@ -14,6 +14,7 @@ import types
 
 import requests
 
+from ansible_collections.defender.endpoint.plugins.module_utils import _auth
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 
 API_URL = 'https://api.mde.test'
@@ -88,10 +89,11 @@ class FakeSession:
 
 
 class FakeTokens:
-    """A token provider: ``refresh`` hands out the next token and records the rejected one."""
+    """An auth method (``_auth.AuthMethod``): ``refresh`` hands out the next token and records the rejected one."""
 
-    def __init__(self, can_refresh=True):
+    def __init__(self, can_refresh=True, identity=('tenant-a', 'client-a')):
         self.can_refresh = can_refresh
+        self.identity = identity
         self.current = 'token-1'
         self.issued = 1
         self.rejected = []
@@ -113,7 +115,14 @@ def make_settings(**overrides):
     values = dict(
         api_url=API_URL, tenant_id='tenant-a', client_id='client-a', access_token=None, scope=API_URL + '/.default',
         timeout=30.0, max_retries=3, max_wait=60.0, rate_limit_per_minute=100, rate_limit_per_hour=1500,
-        time_scale=1.0, poll_interval=10.0, authority_host='https://login.mde.test', credential_fingerprint='fp',
+        time_scale=1.0, poll_interval=10.0, authority_host='https://login.mde.test',
     )
     values.update(overrides)
     return types.SimpleNamespace(**values)
+
+
+def secret_method(settings=None, secret='very-secret-value', session=None, sleep=None, cache=None, secret_sink=None, clock=None):
+    """A validated ``_auth.ClientSecretMethod`` bound to ``session`` (msal's http_client) and ``cache``."""
+    method = _auth.ClientSecretMethod(settings or make_settings(), {'client_secret': secret}).validate()
+    kwargs = {'clock': clock} if clock is not None else {}
+    return method.bind(session, sleep, cache=cache, secret_sink=secret_sink, **kwargs)

@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.defender.endpoint.plugins.module_utils import _auth
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.plugins.module_utils._token_cache import TokenCache
-from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import FakeClock, make_response, make_settings
+from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import FakeClock, make_response, make_settings, secret_method
 
 PASSWORD = 'Pa55-w0rd!xyz'
 WRONG_PASSWORD = 'n0t-the-Pa55'
@@ -240,41 +240,35 @@ def test_entra_error_without_body():
     assert 'tenant_id' in err.msg
 
 
-def test_static_token_provider():
-    tokens = _auth.StaticTokenProvider('abc')
+def test_access_token_method():
+    tokens = _auth.AccessTokenMethod(make_settings(), {'access_token': 'abc'}).validate()
     assert tokens.get() == 'abc'
-    assert tokens.can_refresh is False
+    assert tokens.can_refresh is False and tokens.logs_in is False
+    assert tokens.identity == ('tenant-a', 'client-a')
     with pytest.raises(MdeError) as info:
         tokens.refresh('abc')
     assert info.value.status == 401 and 'access_token' in info.value.msg
     assert 'abc' not in info.value.msg
 
 
-# ClientCredentialProvider._fetch through a stand-in msal ------------------------------------
+# EntraClientCredentials._fetch through a stand-in msal --------------------------------------
 
 class LoginSession:
-    """What msal sees as its http_client; only ``last_response`` and ``retry_after`` matter here."""
-
-    def __init__(self):
-        self.last_response = None
-
-    def retry_after(self):
-        if self.last_response is None:
-            return None
-        value = self.last_response.headers.get('Retry-After')
-        return float(value) if value else None
+    """The session the auth method hands msal (through its LoginTransport); the stand-in msal never sends."""
 
 
 def fake_msal(monkeypatch, session, script, created):
-    """Install a module ``msal`` whose acquire_token_for_client answers from ``script``."""
+    """Install a module ``msal`` whose acquire_token_for_client answers from ``script``, as if the
+    login host had answered ``response`` on the http_client it was given."""
 
     class App:
         def __init__(self, client_id, **kwargs):
             created.append(dict(kwargs, client_id=client_id))
+            self.http_client = kwargs['http_client']
 
         def acquire_token_for_client(self, scopes):
             response, result = script.pop(0)
-            session.last_response = response
+            self.http_client.last_response = response
             if isinstance(result, BaseException):
                 raise result
             return result
@@ -288,8 +282,8 @@ def ok(token):
 
 
 def secret_provider(tmp_path, session, clock, **overrides):
-    settings = make_settings(credential='very-secret-value', max_retries=2, max_wait=30.0, **overrides)
-    return _auth.ClientCredentialProvider(settings, session, clock.sleep, cache=TokenCache(folder=str(tmp_path), clock=clock))
+    settings = make_settings(max_retries=2, max_wait=30.0, **overrides)
+    return secret_method(settings, 'very-secret-value', session, clock.sleep, cache=TokenCache(folder=str(tmp_path), clock=clock), clock=clock)
 
 
 def test_provider_fetches_through_msal_and_caches(tmp_path, monkeypatch):
@@ -362,3 +356,54 @@ def test_provider_retries_the_statuses_the_api_side_retries(tmp_path, monkeypatc
         with pytest.raises(MdeError) as info:
             prov.get()
         assert info.value.status == status and clock.sleeps == []
+
+
+# The registry of auth methods ----------------------------------------------------------------
+
+def test_registry_order_is_the_documented_credential_choice():
+    assert [m.name for m in _auth.AUTH_METHODS] == ['access_token', 'certificate', 'client_secret']
+
+
+def test_a_new_method_is_one_more_class_in_the_list():
+    class Federated(_auth.AuthMethod):
+        name = 'workload_identity'
+
+        @classmethod
+        def present(cls, params):
+            return bool(params.get('federated_token'))
+
+        def validate(self):
+            self.validated = True
+            return self
+
+    chosen = _auth.choose_auth_method(make_settings(), {'federated_token': 'oidc'}, methods=[Federated] + _auth.AUTH_METHODS)
+    assert isinstance(chosen, Federated) and chosen.validated and chosen.identity == ('tenant-a', 'client-a')
+
+
+def test_identity_of_a_given_token_comes_from_its_claims():
+    import base64
+    import json
+    claims = base64.urlsafe_b64encode(json.dumps({'tid': 'tid-9', 'azp': 'app-9'}).encode('utf-8')).decode('ascii').rstrip('=')
+    method = _auth.AccessTokenMethod(make_settings(tenant_id=None, client_id=None), {'access_token': 'h.%s.s' % claims}).validate()
+    assert method.identity == ('tid-9', 'app-9')
+    assert _auth.AccessTokenMethod(make_settings(tenant_id=None, client_id=None), {'access_token': 'opaque'}).validate().identity == (None, None)
+
+
+def test_the_identity_keys_the_token_cache(tmp_path):
+    one = secret_method(make_settings(), cache=TokenCache(folder=str(tmp_path)))
+    other = secret_method(make_settings(client_id='client-b'), cache=TokenCache(folder=str(tmp_path)))
+    assert one.identity == ('tenant-a', 'client-a') and other.identity == ('tenant-a', 'client-b')
+    assert one.key != other.key
+
+
+def test_login_transport_keeps_the_last_answer_and_its_retry_after():
+    answers = [make_response(503, {'error': 'busy'}, headers={'Retry-After': '7'})]
+
+    class Session:
+        def post(self, url, **kwargs):
+            return answers[0]
+
+    transport = _auth.LoginTransport(Session(), FakeClock())
+    assert transport.status() is None and transport.retry_after() is None
+    transport.post('https://login.mde.test/t/oauth2/v2.0/token', data={})
+    assert transport.status() == 503 and transport.retry_after() == 7.0

@@ -142,8 +142,8 @@ def test_token_request_waits_count_towards_the_api_call(tmp_path, clock):
     assert clock.sleeps == [65.0] and len(session.calls) == 1
 
 
-def test_client_credential_provider_shares_the_bound_it_is_given(clock):
-    provider = _auth.ClientCredentialProvider.__new__(_auth.ClientCredentialProvider)
+def test_entra_auth_method_shares_the_bound_it_is_given(clock):
+    provider = _auth.ClientSecretMethod.__new__(_auth.ClientSecretMethod)
     seen = []
     provider._fetch = lambda waits=None: seen.append(waits) or ('tok', 3600)
 

@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from unittest import mock
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _auth
@@ -43,13 +45,20 @@ def params(**given):
     return result.validated_parameters
 
 
+def chosen(loader=None, **given):
+    """The auth method picked for these options (the certificate loader replaced by ``loader``), after Settings."""
+    p = params(**given)
+    with mock.patch.object(_auth, 'load_certificate', loader or CertLoader()):
+        return _auth.choose_auth_method(Settings(p), p)
+
+
 def settings(loader=None, **given):
-    return Settings(params(**given), loader or CertLoader(), _auth.secret_fingerprint)
+    return chosen(loader, **given).settings
 
 
 def config_failure(loader=None, **given):
     with pytest.raises(MdeError) as info:
-        settings(loader, **given)
+        chosen(loader, **given)
     assert info.value.kind == 'config'
     assert SECRET not in info.value.msg
     return info.value.msg
@@ -70,34 +79,34 @@ def test_missing_credentials_names_options_and_env_vars():
 
 def test_access_token_wins_over_certificate_and_secret():
     loader = CertLoader()
-    s = settings(loader, access_token='Bearer eyJ0eXAi.abc.def', client_certificate_path='/x/cert.pem', **SECRET_CREDS)
-    assert s.credential_kind == 'access_token'
-    assert s.access_token == 'eyJ0eXAi.abc.def'
+    m = chosen(loader, access_token='Bearer eyJ0eXAi.abc.def', client_certificate_path='/x/cert.pem', **SECRET_CREDS)
+    assert m.name == 'access_token'
+    assert m.access_token == 'eyJ0eXAi.abc.def'
     assert loader.calls == []
-    assert s.credential is None
+    assert not hasattr(m, 'credential')
 
 
 def test_access_token_alone_needs_no_tenant_or_client():
-    s = settings(access_token='tok')
-    assert s.credential_kind == 'access_token' and s.tenant_id is None and s.client_id is None
+    m = chosen(access_token='tok')
+    assert m.name == 'access_token' and m.settings.tenant_id is None and m.settings.client_id is None
 
 
 def test_certificate_wins_over_secret():
     loader = CertLoader()
-    s = settings(loader, client_certificate_path='/x/cert.pem', client_certificate_password='pw', **SECRET_CREDS)
-    assert s.credential_kind == 'certificate'
+    m = chosen(loader, client_certificate_path='/x/cert.pem', client_certificate_password='pw', **SECRET_CREDS)
+    assert m.name == 'certificate'
     assert loader.calls == [('/x/cert.pem', 'pw')]
-    assert s.credential == {'private_key': 'KEY', 'public_certificate': 'CERT'}
-    assert s.credential_fingerprint == 'cert-fingerprint'
+    assert m.credential == {'private_key': 'KEY', 'public_certificate': 'CERT'}
+    assert m.fingerprint == 'cert-fingerprint'
 
 
 def test_secret():
-    s = settings(**SECRET_CREDS)
-    assert s.credential_kind == 'secret'
-    assert s.credential == SECRET
-    assert s.credential_fingerprint == _auth.secret_fingerprint(SECRET)
-    assert SECRET not in s.credential_fingerprint
-    assert s.authority == 'https://login.microsoftonline.com/contoso.onmicrosoft.com'
+    m = chosen(**SECRET_CREDS)
+    assert m.name == 'client_secret'
+    assert m.credential == SECRET
+    assert m.fingerprint == _auth.secret_fingerprint(SECRET)
+    assert SECRET not in m.fingerprint
+    assert m.settings.authority == 'https://login.microsoftonline.com/contoso.onmicrosoft.com'
 
 
 def test_certificate_errors_surface():
@@ -258,14 +267,14 @@ def test_env_only_options(monkeypatch, option, env, value, expected):
 def test_each_option_resolves_on_its_own(monkeypatch):
     monkeypatch.setenv('AZURE_CLIENT_ID', 'client-from-env')
     monkeypatch.setenv('MDE_CLIENT_SECRET', SECRET)
-    s = settings(tenant_id='tenant-from-option')
-    assert (s.tenant_id, s.client_id, s.credential_kind, s.credential) == ('tenant-from-option', 'client-from-env', 'secret', SECRET)
+    m = chosen(tenant_id='tenant-from-option')
+    assert m.identity + (m.name, m.credential) == ('tenant-from-option', 'client-from-env', 'client_secret', SECRET)
 
 
 def test_access_token_from_env_wins_over_secret_option(monkeypatch):
     monkeypatch.setenv('MDE_ACCESS_TOKEN', 'env-token')
-    s = settings(**SECRET_CREDS)
-    assert s.credential_kind == 'access_token' and s.access_token == 'env-token'
+    m = chosen(**SECRET_CREDS)
+    assert m.name == 'access_token' and m.access_token == 'env-token'
 
 
 def test_certificate_from_env_wins_over_secret_from_env(monkeypatch):
@@ -274,8 +283,8 @@ def test_certificate_from_env_wins_over_secret_from_env(monkeypatch):
     monkeypatch.setenv('MDE_CLIENT_SECRET', SECRET)
     monkeypatch.setenv('MDE_TENANT_ID', 't')
     monkeypatch.setenv('MDE_CLIENT_ID', 'c')
-    s = settings(loader)
-    assert s.credential_kind == 'certificate'
+    m = chosen(loader)
+    assert m.name == 'certificate'
     assert loader.calls == [('/env/cert.pfx', None)]
 
 

@@ -16,9 +16,8 @@ import pytest
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _files
 from ansible_collections.defender.endpoint.plugins.module_utils import _token_cache
-from ansible_collections.defender.endpoint.plugins.module_utils._auth import ClientCredentialProvider
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import FakeClock, make_settings
+from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import FakeClock, secret_method
 
 KEY = _token_cache.cache_key('https://login.mde.test/tenant', 'tenant', 'client', 'https://api.mde.test/.default', 'fp')
 
@@ -266,12 +265,11 @@ def test_cache_key_depends_on_every_part():
     assert len(keys) == len(parts) + 1
 
 
-# ClientCredentialProvider._token semantics ---------------------------------------------------
+# The Entra ID auth methods' token semantics (EntraClientCredentials._token) ---------------------------------------------------
 
 def provider(folder, fetched_tokens, clock=None):
     sink = []
-    prov = ClientCredentialProvider(make_settings(), session=None, sleep=None,
-                                    cache=_token_cache.TokenCache(folder=folder, clock=clock or FakeClock()), secret_sink=sink.append)
+    prov = secret_method(cache=_token_cache.TokenCache(folder=folder, clock=clock or FakeClock()), secret_sink=sink.append)
 
     def fetch():
         token = 'fetched-%d' % (len(fetched_tokens) + 1)
@@ -305,7 +303,7 @@ def test_provider_refresh_replaces_only_a_rejected_token(tmp_path):
 
 def _take_token(folder, counter_path, out_path, go):
     cache = _token_cache.TokenCache(folder=folder)
-    prov = ClientCredentialProvider(make_settings(), session=None, sleep=None, cache=cache)
+    prov = secret_method(cache=cache)
 
     def fetch():
         fd = os.open(counter_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
