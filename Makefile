@@ -39,6 +39,7 @@ help:
 	@echo "  make bench           API and login calls per task and play (not part of make test)"
 	@echo "  make reliability-doc rewrite docs/reliability.md's tables from the last reliability run"
 	@echo "  make docs            build the docs site into docs/build/html"
+	@echo "  make venv collection-link   .venv, and .cache/collections pointing at the checkout (playbooks by hand)"
 	@echo "  make emulator-start | emulator-stop   an emulator for running targets by hand"
 	@echo "  make clean           remove emulator state, caches and test output (the virtualenvs stay)"
 

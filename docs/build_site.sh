@@ -8,7 +8,8 @@
 #                                (default .venv-ecosystem/bin, installed from docs/requirements.txt)
 #
 # The collection is documented from a copy of the files git tracks (docs/build/collections/...),
-# so a new file shows up once it is `git add`ed. The site lands in docs/build/html/index.html.
+# so a new file shows up once it is `git add`ed. The site lands in docs/build/html/index.html; its landing
+# page is docs/landing.rst.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$(cd "${1:-.venv-ecosystem/bin}" && pwd)
@@ -36,6 +37,9 @@ antsibull-docs sphinx-init --use-current --fail-on-error --dest-dir "$SPHINX" \
 # get a local page pointing to them, so the build stays strict (-W).
 echo 'intersphinx_mapping = {}  # offline build (docs/build_site.sh)' >> "$SPHINX/conf.py"
 mkdir -p "$SPHINX/rst"
+# The landing page: ours (what the collection is, install, a first playbook, the guides) in place of
+# sphinx-init's "Welcome to my Ansible collection documentation".
+cp "$COLL/docs/landing.rst" "$SPHINX/rst/index.rst"
 cat > "$SPHINX/rst/ansible_references.rst" <<'RST'
 :orphan:
 

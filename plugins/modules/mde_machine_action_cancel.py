@@ -113,15 +113,16 @@ EXAMPLES = r'''
   delegate_to: localhost
   register: cancelled
 
-- name: Connection settings once per play
-  hosts: localhost
-  gather_facts: false
+# Connection settings once for several tasks (module_defaults also works on a play);
+# without them, every module reads the MDE_* environment variables.
+- name: Tasks of the incident, signed in as the incident response app
   module_defaults:
     group/defender.endpoint.mde:
       tenant_id: "{{ mde_tenant_id }}"
       client_id: "{{ mde_client_id }}"
       client_secret: "{{ mde_client_secret }}"
-  tasks:
+  delegate_to: localhost
+  block:
     - name: Cancel the pending isolation
       defender.endpoint.mde_machine_action_cancel:
         id: "{{ isolation_action_id }}"

@@ -76,7 +76,7 @@ EXAMPLES = r'''
   defender.endpoint.mde_machine_action_info:
     id: 3f1c7e22-9b4d-4a55-8e0f-6d2a91c4b708
   delegate_to: localhost
-  register: lookup
+  register: looked_up
 
 - name: Actions still running on a machine
   defender.endpoint.mde_machine_action_info:

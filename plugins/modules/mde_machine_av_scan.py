@@ -55,7 +55,8 @@ seealso:
 EXAMPLES = r'''
 - name: Full scan, and wait for the verdict
   defender.endpoint.mde_machine_av_scan:
-    computer_dns_name: lt-0412.contoso.com
+    # lt-0412.contoso.com: two MDE records carry that name (a re-imaged laptop), so the ID picks the one
+    machine_id: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
     scan_type: full
     comment: INC-4711 post-containment scan
     wait: true

@@ -79,11 +79,18 @@ seealso:
 '''
 
 EXAMPLES = r'''
+- name: The evidence folder of the incident, for the responders only (dest's folder must exist)
+  ansible.builtin.file:
+    path: ~/evidence/INC-4711
+    state: directory
+    mode: '0700'
+  delegate_to: localhost
+
 - name: Collect the evidence of the incident
   defender.endpoint.mde_machine_investigation_package:
-    computer_dns_name: lt-0412.contoso.com
+    computer_dns_name: web-prod-01.contoso.com
     comment: INC-4711 evidence
-    dest: /srv/evidence/INC-4711/lt-0412.zip
+    dest: ~/evidence/INC-4711/web-prod-01.zip
     wait_timeout: 3600
   delegate_to: localhost
   register: package
@@ -95,7 +102,7 @@ EXAMPLES = r'''
 - name: Download the package of a collection started earlier (no new collection)
   defender.endpoint.mde_machine_investigation_package:
     action_id: 69dc3630-1ccc-4342-acf3-35286eec741d
-    dest: /srv/evidence/INC-4711/lt-0412.zip
+    dest: ~/evidence/INC-4711/web-prod-01-earlier.zip
   delegate_to: localhost
 '''
 

@@ -72,14 +72,14 @@ seealso:
 EXAMPLES = r'''
 - name: Contain the machine of the incident
   defender.endpoint.mde_machine_isolation:
-    computer_dns_name: lt-0412.contoso.com
+    computer_dns_name: web-prod-01.contoso.com
     comment: INC-4711 ransomware alert
     wait: true
   delegate_to: localhost
 
 - name: Release it once it is clean
   defender.endpoint.mde_machine_isolation:
-    machine_id: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
+    machine_id: 7c3f1b9e2a4d6f8e0b1c3d5e7f9a2b4c6d8e0f1a
     state: released
     comment: INC-4711 cleaned and validated
   delegate_to: localhost

@@ -104,6 +104,14 @@ seealso:
 '''
 
 EXAMPLES = r'''
+- name: The evidence folders of the incident, for the responders only (dest must exist)
+  ansible.builtin.file:
+    path: "{{ item }}"
+    state: directory
+    mode: '0700'
+  loop: [~/evidence/INC-4711/lt-0412, ~/evidence/INC-4711/lt-0412-earlier]
+  delegate_to: localhost
+
 - name: Dump a process and fetch the dump
   defender.endpoint.mde_machine_live_response:
     machine_id: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
@@ -115,7 +123,7 @@ EXAMPLES = r'''
         params: {ScriptName: minidump.ps1, Args: OfficeClickToRun}
       - type: GetFile
         params: {Path: 'C:\windows\TEMP\OfficeClickToRun.dmp.zip'}
-    dest: /srv/evidence/INC-4711/lt-0412
+    dest: ~/evidence/INC-4711/lt-0412
     wait_timeout: 1800
   delegate_to: localhost
   register: lr
@@ -127,7 +135,7 @@ EXAMPLES = r'''
 - name: Download the results of a session that already ran (runs nothing again)
   defender.endpoint.mde_machine_live_response:
     action_id: 988cc94e-7a8f-4b28-ab65-54970c5d5018
-    dest: /srv/evidence/INC-4711/lt-0412
+    dest: ~/evidence/INC-4711/lt-0412-earlier
   delegate_to: localhost
 '''
 

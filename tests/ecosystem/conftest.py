@@ -102,3 +102,60 @@ def last_seq(control):
 
 def dump(obj):
     return json.dumps(obj, indent=1, sort_keys=True)
+
+
+# ---- the demo seed, for the docs' snippets and the modules' EXAMPLES (test_snippets.py, test_examples.py)
+DEMO_EMULATOR_WORKDIR = os.path.join(REPO_ROOT, '.emulator', 'ecosystem-demo')
+# 600 emulated seconds a real second: the demo seed's slow actions (a 2-hour package collection) end within
+# seconds; the modules' rate budget follows MDE_TIME_SCALE, their polls MDE_POLL_INTERVAL (real seconds).
+DEMO_TIME_SCALE = 600
+DEMO_POLL_INTERVAL = '0.5'
+# The one inventory line the docs show: localhost on the controller, with the Python that runs Ansible.
+INVENTORY_LINE = 'localhost ansible_connection=local ansible_python_interpreter="{{ ansible_playbook_python }}"\n'
+
+
+@pytest.fixture(scope='session')
+def demo_emulator():
+    """An emulator of our own with the demo seed (reset to it before each use), stopped at the end."""
+    cmd = [EMULATOR_PYTHON, os.path.join(REPO_ROOT, 'tests', 'emulator', 'run_emulator.py')]
+    run(cmd + ['stop', '--workdir', DEMO_EMULATOR_WORKDIR])  # a leftover of an interrupted run
+    run(cmd + ['start', '--workdir', DEMO_EMULATOR_WORKDIR, '--time-scale', str(DEMO_TIME_SCALE), '--seed', 'demo'])
+    try:
+        settings = load_settings(DEMO_EMULATOR_WORKDIR)
+        yield settings, EmulatorControl(settings['control_url'], settings['ca_path'])
+    finally:
+        run(cmd + ['stop', '--workdir', DEMO_EMULATOR_WORKDIR])
+
+
+def user_env(home, settings=None, app='default', path_first=None, **extra):
+    """The environment of a user trying the docs: a HOME of its own (so ~/.ansible and ~/evidence are the
+    test's), no MDE_*/AZURE_*/ANSIBLE_* setting but the emulator's MDE_* ones (as a credential or an
+    `eval` of emulator_env.py would set them), and none of Ansible's warnings switched off: a snippet that
+    makes ansible-playbook warn fails its test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('MDE_', 'AZURE_', 'ANSIBLE_', 'VIRTUAL_ENV'))}
+    env['HOME'] = str(home)
+    env['XDG_CACHE_HOME'] = os.path.join(str(home), '.cache')
+    env['PATH'] = os.pathsep.join([path_first or ECO_BIN, env.get('PATH', os.defpath)])
+    env['ANSIBLE_NOCOLOR'] = 'true'
+    env['PIP_DISABLE_PIP_VERSION_CHECK'] = '1'
+    if settings is not None:
+        info = settings['apps'][app]
+        env.update(MDE_TENANT_ID=settings['tenant_id'], MDE_CLIENT_ID=info['client_id'],
+                   MDE_CLIENT_SECRET=info['client_secret'], MDE_API_URL=settings['api_url'],
+                   MDE_AUTHORITY_HOST=settings['authority_host'], MDE_CA_PATH=settings['ca_path'],
+                   MDE_TIME_SCALE=str(settings['time_scale']), MDE_POLL_INTERVAL=DEMO_POLL_INTERVAL)
+    env.update(extra)
+    return env
+
+
+def recap(output):
+    """The PLAY RECAP counters of an ansible-playbook run, summed over hosts: {'ok': n, 'failed': n, ...}."""
+    totals = {}
+    for line in output.splitlines():
+        if ' : ok=' not in line:
+            continue
+        for field in line.split(':', 1)[1].split():
+            key, _sep, value = field.partition('=')
+            if value.isdigit():
+                totals[key] = totals.get(key, 0) + int(value)
+    return totals

@@ -144,3 +144,18 @@ def test_guides_link_to_pages_that_exist():
                 assert os.path.isfile(os.path.normpath(os.path.join(os.path.dirname(page_path), link))), (guide, link)
                 checked += 1
     assert checked
+
+
+def test_landing_page():
+    """The site's first page (docs/landing.rst): what the collection is, both installs, a first playbook and a
+    direct link to every guide, not sphinx-init's boilerplate."""
+    page = Page(browse(os.path.join(BUILD, 'html', 'index.html'), '--dump-dom'))
+    text = ' '.join(page.text.values())
+    assert 'Welcome to my Ansible collection documentation' not in text
+    for words in ('Microsoft Defender for Endpoint', 'ansible-galaxy collection install defender.endpoint',
+                  'ansible-galaxy collection install defender-endpoint-1.0.0.tar.gz', 'first-playbook.yml',
+                  'defender.endpoint.mde_machine_info'):
+        assert words in text, words
+    for guide in GUIDES:
+        assert 'collections/defender/endpoint/docsite/%s.html' % guide in page.links, (guide, sorted(page.links))
+    assert 'collections/defender/endpoint/index.html' in page.links

@@ -18,7 +18,10 @@ EXPECTED = ('MANIFEST.json', 'FILES.json', 'README.md', 'requirements.txt', 'met
             'meta/execution-environment.yml', 'plugins/modules/mde_machine_action_cancel.py',
             'plugins/modules/mde_machine_action_info.py', 'plugins/doc_fragments/connection.py',
             'extensions/awx/credential_type_mde.yml', 'extensions/ee/execution-environment.yml',
-            'docs/docsite/extra-docs.yml', 'docs/docsite/rst/guide_awx.rst', 'changelogs/changelog.yaml')
+            'docs/docsite/extra-docs.yml', 'docs/docsite/rst/guide_awx.rst', 'changelogs/changelog.yaml',
+            # the emulator ships as a rehearsal tool (docs/docsite/rst/guide_emulator.rst runs it from an install)
+            'tests/emulator/run_emulator.py', 'tests/emulator/requirements.txt', 'tests/emulator/README.md',
+            'tests/emulator/mde_emulator/seeds.py', 'tests/utils/emulator_env.py')
 
 
 def test_tarball_is_clean(built_collection):

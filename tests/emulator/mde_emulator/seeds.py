@@ -2,7 +2,12 @@
 # Copyright (c) defender.endpoint contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Seeds: the example machines (reference/examples) and, for "demo", actions in every state."""
+"""Seeds: the example machines (reference/examples) and, for "demo", actions in every state.
+
+Four demo actions have fixed IDs because the modules' EXAMPLES name them (tests/ecosystem/test_examples.py
+runs those examples against this seed): the running scan on db-prod-02, the pending isolation of the old
+lt-0412 record, and the succeeded package collection and live response session whose results can be
+downloaded."""
 
 from __future__ import annotations
 
@@ -41,7 +46,8 @@ def _demo_actions():
          "requestorComment": "Isolate machine due to alert da638412345678901234_-123456789"},
         {"machineId": WEB, "type": "Unisolate", "status": "Succeeded", "created_ago": 2 * day,
          "requestor": "ansible-mde-automation", "requestorComment": "Unisolate machine since it was clean and validated"},
-        {"machineId": WEB, "type": "CollectInvestigationPackage", "status": "Succeeded", "created_ago": 2 * day + 600,
+        {"id": "69dc3630-1ccc-4342-acf3-35286eec741d",
+         "machineId": WEB, "type": "CollectInvestigationPackage", "status": "Succeeded", "created_ago": 2 * day + 600,
          "requestor": "Analyst@contoso.com", "requestorComment": "Collect forensics due to alert 1234"},
         {"machineId": WEB, "type": "RestrictCodeExecution", "status": "Pending", "created_ago": 60,
          "lifecycle": {"pending": 900, "in_progress": 300, "final": "Succeeded"},
@@ -59,7 +65,8 @@ def _demo_actions():
                              "fileIdentifierType": "Sha1"}},
         {"machineId": LT, "type": "Isolate", "status": "Failed", "created_ago": 6 * 3600, "scope": "Selective",
          "requestor": "Analyst@contoso.com", "requestorComment": "Selective isolation due to alert 1234"},
-        {"machineId": LT, "type": "LiveResponse", "status": "Succeeded", "created_ago": 5 * 3600,
+        {"id": "988cc94e-7a8f-4b28-ab65-54970c5d5018",
+         "machineId": LT, "type": "LiveResponse", "status": "Succeeded", "created_ago": 5 * 3600,
          "requestor": "ansible-mde-automation", "requestorComment": "Testing Live Response API",
          "commands": [
              {"type": "RunScript", "params": [{"key": "ScriptName", "value": "minidump.ps1"},
@@ -69,7 +76,8 @@ def _demo_actions():
         {"machineId": LT, "type": "CollectInvestigationPackage", "status": "InProgress", "created_ago": 1200,
          "lifecycle": {"pending": 0, "in_progress": 7200, "final": "Succeeded"},
          "requestor": "Analyst@contoso.com", "requestorComment": "Collect forensics due to alert 5678"},
-        {"machineId": LT_OLD, "type": "Isolate", "status": "Pending", "created_ago": 2 * 3600, "scope": "Full",
+        {"id": "5b7d2f90-4c1e-4e8a-9f3b-2a6c8e0d1f47",
+         "machineId": LT_OLD, "type": "Isolate", "status": "Pending", "created_ago": 2 * 3600, "scope": "Full",
          "lifecycle": STUCK, "requestor": "Analyst@contoso.com",
          "requestorComment": "Isolate old laptop record due to alert 9921"},
         {"machineId": LT_OLD, "type": "RunAntiVirusScan", "status": "Pending", "created_ago": 3 * day, "scope": "Quick",
@@ -79,7 +87,8 @@ def _demo_actions():
         {"machineId": DB, "type": "LiveResponse", "status": "Failed", "created_ago": 2 * day, "requestor": "Analyst@contoso.com",
          "requestorComment": "Collect auth log",
          "commands": [{"type": "GetFile", "params": [{"key": "Path", "value": "/var/log/auth.log"}]}]},
-        {"machineId": DB, "type": "RunAntiVirusScan", "status": "InProgress", "created_ago": 300, "scope": "Quick",
+        {"id": "3f1c7e22-9b4d-4a55-8e0f-6d2a91c4b708",
+         "machineId": DB, "type": "RunAntiVirusScan", "status": "InProgress", "created_ago": 300, "scope": "Quick",
          "lifecycle": {"pending": 0, "in_progress": 1800, "final": "Succeeded"},
          "requestor": "ansible-mde-automation", "requestorComment": "Quick scan due to alert 7781"},
     ]
