@@ -258,8 +258,8 @@ class AccessTokenMethod(AuthMethod):
 
 class EntraClientCredentials(AuthMethod):
     """The client-credentials flow of Entra ID through msal, with the shared token cache. Subclasses
-    set ``option`` (what names the credential in messages) and read ``credential`` and
-    ``fingerprint`` in ``load_credential()``."""
+    set ``option`` (the option that holds the credential: present when it is set) and read
+    ``credential`` and ``fingerprint`` in ``load_credential()``."""
 
     option = None
 
@@ -279,6 +279,10 @@ class EntraClientCredentials(AuthMethod):
             raise config_error('Missing %s: needed with %s.' % (' and '.join(missing), self.option))
         self.credential, self.fingerprint = self.load_credential()
         return self
+
+    @classmethod
+    def present(cls, params):
+        return bool(params.get(cls.option))
 
     def load_credential(self):
         raise NotImplementedError
@@ -378,10 +382,6 @@ class CertificateMethod(EntraClientCredentials):
     name = 'certificate'
     option = 'client_certificate_path'
 
-    @classmethod
-    def present(cls, params):
-        return bool(params.get('client_certificate_path'))
-
     def load_credential(self):
         return load_certificate(self.params['client_certificate_path'], self.params.get('client_certificate_password'))
 
@@ -391,10 +391,6 @@ class ClientSecretMethod(EntraClientCredentials):
 
     name = 'client_secret'
     option = 'client_secret'
-
-    @classmethod
-    def present(cls, params):
-        return bool(params.get('client_secret'))
 
     def load_credential(self):
         secret = self.params['client_secret']

@@ -109,45 +109,19 @@ def read_json(path):
         return None
 
 
-def write_json_atomic(path, data):
-    """Write JSON to a 0600 temp file in the same folder, fsync, then rename over ``path``.
+def write_atomic(path, write, mode=0o600, binary=False):
+    """Write a file through ``write(handle)`` into a temp file (``mode``) beside ``path``, fsync, then rename
+    over ``path``; returns what ``write`` returns.
 
-    A process killed mid-write leaves either the old file or the new one, never a torn one.
+    A process killed mid-write leaves either the old file or the new one, never a torn one; a failed
+    write leaves no temp file behind.
     """
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, 'w') as handle:
-            json.dump(data, handle, separators=(',', ':'))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def write_stream_atomic(path, chunks, mode=0o600):
-    """Write byte chunks to a temp file beside ``path``, fsync, rename; returns (sha256 hex, size).
-
-    ``path`` appears only when complete; a failed download leaves no partial file.
-    """
-    digest = hashlib.sha256()
-    size = 0
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, 'wb') as handle:
-            for chunk in chunks:
-                if chunk:
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
+        with os.fdopen(fd, 'wb' if binary else 'w') as handle:
+            written = write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.rename(tmp, path)
@@ -157,7 +131,30 @@ def write_stream_atomic(path, chunks, mode=0o600):
         except OSError:
             pass
         raise
-    return digest.hexdigest(), size
+    return written
+
+
+def write_json_atomic(path, data):
+    """Write JSON to ``path`` (0600) atomically."""
+    write_atomic(path, lambda handle: json.dump(data, handle, separators=(',', ':')))
+
+
+def write_stream_atomic(path, chunks, mode=0o600):
+    """Write byte chunks to ``path`` atomically; returns (sha256 hex, size).
+
+    ``path`` appears only when complete; a failed download leaves no partial file.
+    """
+    def write(handle):
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in chunks:
+            if chunk:
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        return digest.hexdigest(), size
+
+    return write_atomic(path, write, mode=mode, binary=True)
 
 
 def sha256_file(path):

@@ -7,7 +7,7 @@
 # The interfaces in this file are meant for use within the defender.endpoint collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""Launching machine actions without ever launching twice.
+"""Launching machine actions without ever launching twice (the service below the launching modules).
 
 Before a launch, the machine's actions of that type are looked up on the server, in one call: the
 non-final ones, and every one created in the last few minutes whatever its status. A non-final one
@@ -17,41 +17,25 @@ the launch. The launching POST is never retried blindly: after a timeout or a br
 the action it may have created is looked for (same type, parameters and comment, created no
 earlier than a few minutes before the request, and not in the snapshot) before deciding. A 400
 such as ActiveRequestAlreadyExists, or a 201 returning an action that already existed, is not a
-change.
+change. Also the desired-state rule of the state modules and the launch of each module, from its plain
+option values.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
+import re
 import time
 from datetime import datetime
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._http import join_sentences
-from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
-from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES
+from ansible_collections.defender.endpoint.plugins.module_utils import _downloads
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
-from ansible_collections.defender.endpoint.plugins.module_utils._machine import Machines, check_computer_dns_name
 
 # How far back a lost launch may have been created, for clock skew between controller and service.
 CLOCK_SKEW = 300.0
 ACTIVE_STATUSES = ['Pending', 'InProgress', 'Succeeded']
-
-LAUNCH_ARGSPEC = dict(
-    machine_id=dict(type='str'),
-    computer_dns_name=dict(type='str'),
-    comment=dict(type='str', required=True),
-    wait=dict(type='bool', default=False),
-    wait_timeout=dict(type='int', default=600),
-)
-
-
-DOWNLOAD_ARGSPEC = dict(
-    action_id=dict(type='str'),
-    dest=dict(type='path'),
-    force=dict(type='bool', default=False),
-)
 
 
 class LaunchSpec:
@@ -107,7 +91,7 @@ class Launcher:
         return self.actions.list(ma.build_filter(machine_id=machine_id, types=types, statuses=statuses, or_created_after=since))
 
     def active(self, machine_id, types):
-        """Actions of these types that are Pending, InProgress or Succeeded, newest first (the state rule of design.md)."""
+        """Actions of these types that are Pending, InProgress or Succeeded, newest first (the state rule)."""
         return active_of(self.look_up(machine_id, types, ACTIVE_STATUSES))
 
     def launch(self, machine_id, spec, comment, check_mode, existing=None, known=None):
@@ -166,6 +150,37 @@ class Launcher:
             return action, False  # the API handed back an action that existed before this request
         return action, True
 
+    def ensure_state(self, machine_id, state, comment, check_mode):
+        """A desired-state launch (isolation, restriction, offboard): returns a ``StateOutcome``.
+
+        The current state is that of the newest action of ``state.types`` that is Pending, InProgress
+        or Succeeded; nothing is launched when it is already the desired one. The state, what runs
+        and the snapshot of a launch's recovery come from one look-up.
+        """
+        found = self.look_up(machine_id, list(state.types), ACTIVE_STATUSES)
+        history = active_of(found)
+        current = history[0] if history else None
+        before = state.states[current['type'] if current else None]
+        wanted = state.states[state.desired_type]
+        if before == wanted:
+            if current is not None and state.conflict is not None:
+                state.conflict(current)
+            return StateOutcome(current, before, wanted, current, False)
+        running = [a for a in history if a.get('type') == state.spec.action_type and not ma.is_final(a.get('status'))]
+        action, changed = self.launch(machine_id, state.spec, comment, check_mode, existing=running, known=_ids(found))
+        return StateOutcome(current, before, wanted, action, changed)
+
+    def existing(self, action_id, spec):
+        """The action an ``action_id`` names, which must be of the spec's type."""
+        action = self.actions.find(action_id)
+        if action is None:
+            raise MdeError('No machine action has the ID %s in the tenant; check action_id (the failed task that started the action '
+                           'names it, and defender.endpoint.mde_machine_action_info lists them).' % action_id, kind='api', status=404)
+        if action.get('type') != spec.action_type:
+            raise MdeError('Machine action %s is a %s action; action_id must name a %s action.'
+                           % (action.get('id'), action.get('type'), spec.action_type), kind='api')
+        return action
+
     def _busy(self, action, spec, refused=None, returned=False):
         if returned:
             why = 'MDE answered the request with another running %s instead of launching this one: %s. Nothing was launched' % (
@@ -212,7 +227,8 @@ class Launcher:
 
 
 def active_of(found):
-    """The actions that are Pending, InProgress or Succeeded, newest first (the state rule of design.md)."""
+    """The actions that are Pending, InProgress or Succeeded, newest first: the state rule (a machine's state
+    is given by the newest action of its family that did not fail, was not cancelled and did not time out)."""
     return _newest_first([a for a in found if (a.get('status') or '').lower() in ('pending', 'inprogress', 'succeeded')])
 
 
@@ -232,228 +248,98 @@ def _parse_epoch(value):
     return (when - datetime(1970, 1, 1)).total_seconds()
 
 
-def launch_module(argument_spec=None, downloads=False, **kwargs):
-    """An MdeModule with the options every launching module shares.
+class StateLaunch:
+    """A desired-state family: the action ``types`` that give the state, ``states`` mapping the newest one's
+    type (None: none) to a state name, the ``desired_type``, the ``spec`` that launches it and an optional
+    ``conflict(current)`` check when the state is already the desired one."""
 
-    ``downloads``: the module fetches results (``dest``, ``force``) and can fetch those of an existing
-    action instead of launching (``action_id``, which then stands for machine and comment).
-    """
-    spec = dict(LAUNCH_ARGSPEC)
-    exclusive, one_of = [('machine_id', 'computer_dns_name')], [('machine_id', 'computer_dns_name')]
-    if downloads:
-        spec.update(DOWNLOAD_ARGSPEC)
-        spec['comment'] = dict(type='str')
-        exclusive += [('action_id', 'machine_id'), ('action_id', 'computer_dns_name'), ('action_id', 'comment')]
-        one_of = [('machine_id', 'computer_dns_name', 'action_id'), ('comment', 'action_id')]
-        kwargs.setdefault('required_by', {})['action_id'] = 'dest'
-    spec.update(argument_spec or {})
-    kwargs.setdefault('mutually_exclusive', []).extend(exclusive)
-    kwargs.setdefault('required_one_of', []).extend(one_of)
-    kwargs.setdefault('supports_check_mode', True)
-    return MdeModule(argument_spec=spec, **kwargs)
+    def __init__(self, types, desired_type, spec, states, conflict=None):
+        self.types = types
+        self.desired_type = desired_type
+        self.spec = spec
+        self.states = states
+        self.conflict = conflict
 
 
-def check_launch_options(module):
-    """Bad input fails before any request."""
-    p = module.params
-    if p['wait_timeout'] <= 0:
-        raise config_error('wait_timeout must be a positive number of seconds, got %d.' % p['wait_timeout'])
-    if p.get('action_id') is not None:
-        p['action_id'] = ma.check_action_id(p['action_id'], option='action_id')
-        return
-    ma.check_comment(p['comment'])
-    if p['machine_id']:
-        ma.check_machine_id(p['machine_id'])
+class StateOutcome:
+    """What ``ensure_state`` found and did: the ``current`` state-giving action, the state ``before`` and
+    ``wanted``, the ``action`` that stands for the state now (None in check mode) and ``changed``."""
+
+    def __init__(self, current, before, wanted, action, changed):
+        self.current = current
+        self.before = before
+        self.wanted = wanted
+        self.action = action
+        self.changed = changed
+
+
+# The launches of the modules, from their plain option values -----------------------------------
+
+ISOLATION_SCOPES = {'full': 'Full', 'selective': 'Selective', 'unmanaged_device': 'UnManagedDevice'}
+
+
+def isolation(state, isolation_type):
+    scope = ISOLATION_SCOPES[isolation_type]
+
+    def same_scope(action):
+        return (action.get('scope') or scope).lower() == scope.lower()
+
+    def conflict(current):
+        if current['type'] == 'Isolate' and not same_scope(current):
+            raise MdeError('The machine is already isolated with isolation type %s (action %s, %s). Release it first to change '
+                           'the isolation type.' % (current.get('scope'), current.get('id'), current.get('status')), kind='api')
+
+    if state == 'isolated':
+        spec = LaunchSpec('Isolate', 'isolate', 'isolate', body={'IsolationType': scope}, same=same_scope, describe='%s isolation' % scope)
     else:
-        check_computer_dns_name(p['computer_dns_name'])
+        spec = LaunchSpec('Unisolate', 'unisolate', 'unisolate', describe='release from isolation')
+    return StateLaunch(('Isolate', 'Unisolate'), spec.action_type, spec,
+                       {'Isolate': 'isolated', 'Unisolate': 'released', None: 'released'}, conflict)
 
 
-def resolve_machine(module):
-    p = module.params
-    if p['machine_id']:
-        return p['machine_id'].lower()
-    return Machines(module.client).resolve(computer_dns_name=check_computer_dns_name(p['computer_dns_name']))
-
-
-def finish(module, launcher, action, changed, must_wait, extra=None):
-    """Wait when asked; a final status other than Succeeded fails the task with the action in the result."""
-    p = module.params
-    result = {'changed': changed, 'machine_action': ma.to_result(action) if action else None}
-    if extra:
-        result.update(extra)
-    if action and (p['wait'] or must_wait) and not module.check_mode:
-        try:
-            action = launcher.actions.wait(action, p['wait_timeout'], module.settings.poll_interval)
-        except MdeError as err:
-            err.details = dict(result, **err.details)  # a launched action stays changed when the wait runs out
-            raise
-        result['machine_action'] = ma.to_result(action)
-        if (action.get('status') or '').lower() != 'succeeded':
-            raise MdeError('Machine action %s (%s) ended %s, not Succeeded.' % (action.get('id'), action.get('type'), action.get('status')),
-                           kind='api', details=result)
-    return action, result
-
-
-def exit_launch(module, run):
-    """Run a launching module's flow, turning every MdeError into a clear failure."""
-    try:
-        check_launch_options(module)
-        result = run()
-    except MdeError as err:
-        module.fail_from_error(err)
-    module.exit_json(**result)
-
-
-def run_action(module, spec, must_wait=False, after=None):
-    """A plain launch (scan, quarantine, package, live response): reuse a running twin, else launch once."""
-    launcher = Launcher(module.client)
-    machine_id = resolve_machine(module)
-    action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode)
-    action, result = finish(module, launcher, action, changed, must_wait)
-    result['machine_id'] = machine_id
-    if after is not None and action is not None and not module.check_mode:
-        _fetch(action, result, after, 'To fetch them without starting a new %s, run the task with action_id: %s (and dest).'
-               % (spec.describe, action.get('id')))
-    return result
-
-
-def run_existing(module, spec, after, present=None):
-    """Fetch the results of an existing action (``action_id``) instead of launching one.
-
-    Waits while it is Pending or InProgress; an action of another type, or one that ended other
-    than Succeeded, fails. ``present(action)`` may return the result of a run that finds every
-    file already there (nothing is downloaded).
-    """
-    p = module.params
-    launcher = Launcher(module.client)
-    action = launcher.actions.find(p['action_id'])
-    if action is None:
-        raise MdeError('No machine action has the ID %s in the tenant; check action_id (the failed task that started the action '
-                       'names it, and defender.endpoint.mde_machine_action_info lists them).' % p['action_id'], kind='api', status=404)
-    if action.get('type') != spec.action_type:
-        raise MdeError('Machine action %s is a %s action; action_id must name a %s action.'
-                       % (action.get('id'), action.get('type'), spec.action_type), kind='api')
-    result = {'changed': False, 'machine_action': ma.to_result(action), 'machine_id': action.get('machineId')}
-    done = present(action) if present is not None else None
-    if done is not None:
-        result.update(done)
-        return result
-    status = action.get('status') or ''
-    if ma.is_final(status) and status.lower() != 'succeeded':
-        raise MdeError('Machine action %s (%s) ended %s: it has no results to fetch.' % (action.get('id'), action.get('type'), status),
-                       kind='api', details=result)
-    if module.check_mode:
-        result['changed'] = True
-        return result
-    action, waited = finish(module, launcher, action, False, True)
-    result.update(waited)
-    _fetch(action, result, after, 'Running the task again tries again.')
-    return result
-
-
-def _fetch(action, result, after, hint):
-    """Run ``after(action)`` (the downloads) into ``result``; a failure keeps the action and what is known in its result."""
-    try:
-        result.update(after(action))
-    except MdeError as err:
-        err.msg = join_sentences('Machine action %s (%s) %s, but fetching its results failed: %s' % (
-            action.get('id'), action.get('type'), action.get('status'), err.msg), hint)
-        err.args = (err.msg,)
-        err.details = dict(result, **err.details)
-        raise
-
-
-def run_state(module, types, desired_type, spec, states, conflict=None):
-    """A desired-state launch (isolation, restriction, offboard).
-
-    The current state is the newest action of ``types`` that is Pending, InProgress or
-    Succeeded (design.md); ``states`` maps its type (None: no such action) to a state name.
-    Nothing is launched when it is already the desired one.
-    """
-    launcher = Launcher(module.client)
-    machine_id = resolve_machine(module)
-    found = launcher.look_up(machine_id, list(types), ACTIVE_STATUSES)  # the state, what runs, and the snapshot: one call
-    history = active_of(found)
-    current = history[0] if history else None
-    before = states[current['type'] if current else None]
-    wanted = states[desired_type]
-    if before == wanted:
-        if current is not None and conflict is not None:
-            conflict(current)
-        changed = False
-        action, result = finish(module, launcher, current, False, False)
+def app_restriction(state):
+    if state == 'restricted':
+        spec = LaunchSpec('RestrictCodeExecution', 'restrictCodeExecution', 'restrict_code_execution', describe='code execution restriction')
     else:
-        running = [a for a in history if a.get('type') == spec.action_type and not ma.is_final(a.get('status'))]
-        action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode, existing=running,
-                                          known=_ids(found))
-        action, result = finish(module, launcher, action, changed, False)
-    result['machine_id'] = machine_id
-    result['state'] = wanted
-    if module._diff:
-        result['diff'] = {'before': {'state': before, 'action_id': current.get('id') if current else None},
-                          'after': {'state': wanted, 'action_id': action.get('id') if action else None}}
-    return result
+        spec = LaunchSpec('UnrestrictCodeExecution', 'unrestrictCodeExecution', 'unrestrict_code_execution',
+                          describe='removal of the restriction')
+    return StateLaunch(('RestrictCodeExecution', 'UnrestrictCodeExecution'), spec.action_type, spec,
+                       {'RestrictCodeExecution': 'restricted', 'UnrestrictCodeExecution': 'unrestricted', None: 'unrestricted'})
 
 
-def check_dest(path, option='dest', folder=False):
-    """A download target whose folder exists and is writable, checked before any request."""
-    target = os.path.abspath(path)
-    parent = target if folder else os.path.dirname(target)
-    if folder and os.path.exists(target) and not os.path.isdir(target):
-        raise config_error('%s %s exists and is not a folder.' % (option, path))
-    if not folder and os.path.isdir(target):
-        raise config_error('%s %s is a folder; give the path of the file to write, for example %s/package.zip.' % (option, path, path))
-    if not os.path.isdir(parent):
-        raise config_error('The folder of %s (%s) does not exist; create it first.' % (option, parent))
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise config_error('The folder of %s (%s) is not writable by the user running the module.' % (option, parent))
-    return target
+def offboard():
+    spec = LaunchSpec('Offboard', 'offboard', 'offboard', describe='offboarding')
+    return StateLaunch(('Offboard',), 'Offboard', spec, {'Offboard': 'offboarded', None: 'onboarded'})
 
 
-def fetch_result(module, path, api, dest):
-    """Download what a link call (package URI, live response result) points to into ``dest``.
-
-    The links are short-lived: when the storage host refuses one (HTTP 403, expired), a fresh
-    link is asked for (once: ``CALL_POLICIES['storage']``), as the API documents; nothing runs
-    again on the machine.
-    """
-    policy = CALL_POLICIES['storage']
-    relinks = 0
-    while True:
-        url = fetch_link(module, path, api)
-        try:
-            return module.client.download(url, dest)
-        except MdeError as err:
-            if err.status not in policy.relink_statuses or relinks >= policy.relinks:
-                raise
-        relinks += 1
+def av_scan(scan_type):
+    scope = scan_type.capitalize()
+    return LaunchSpec('RunAntiVirusScan', 'runAntiVirusScan', 'run_antivirus_scan', body={'ScanType': scope},
+                      same=lambda action: (action.get('scope') or scope).lower() == scope.lower(),
+                      describe='%s antivirus scan' % scope.lower())
 
 
-def fetch_link(module, path, api):
-    """GET a download-link call (package URI, live response result) and return the URL.
+def file_quarantine(sha1_given):
+    sha1 = (sha1_given or '').strip().lower()
+    if not re.match(r'^[0-9a-f]{40}$', sha1):
+        raise config_error('sha1 must be the SHA-1 of the file, 40 hexadecimal characters; got "%s". The API accepts no other '
+                           'hash here.' % sha1_given)
 
-    The package URI answers 404 until the collection is complete; right after the action is
-    seen Succeeded a short 404 window is tolerated, ``CALL_POLICIES['link'].not_found_polls``
-    asks ``poll_interval`` apart. The link is one call: its 404 polls and the waits of its
-    requests share one bound (``_retry.CallWaits``).
-    """
-    attempts = CALL_POLICIES['link'].not_found_polls
-    waits = module.client.call_waits()
-    for attempt in range(attempts):
-        try:
-            data = module.client.request('GET', path, api, call='link', waits=waits)[1]
-            break
-        except MdeError as err:
-            if err.status != 404 or attempt == attempts - 1:
-                raise
-            interval = module.settings.poll_interval
-            if not waits.fits(interval):
-                err.msg = join_sentences(err.msg, 'The link was still missing after %.0f s of waiting; waiting poll_interval=%s s '
-                                                  'more would pass %s.' % (waits.waited, interval, waits.bound()))
-                err.args = (err.msg,)
-                raise err
-            waits.sleep(interval)
-    url = (data or {}).get('value') if isinstance(data, dict) else None
-    if not url or not isinstance(url, str):
-        raise MdeError('The API answered %s without a download link.' % path, kind='api')
-    return url.strip().strip('"')  # a documented example wraps the URL in quotes
+    def same_file(action):
+        info = action.get('relatedFileInfo') or {}
+        return (info.get('fileIdentifier') or '').lower() == sha1
+
+    return LaunchSpec('StopAndQuarantineFile', 'StopAndQuarantineFile', 'stop_and_quarantine_file', body={'Sha1': sha1},
+                      same=same_file, describe='stop and quarantine of %s' % sha1, exclusive=False)
+
+
+def investigation_package():
+    return LaunchSpec('CollectInvestigationPackage', 'collectInvestigationPackage', 'collect_investigation_package',
+                      describe='investigation package collection')
+
+
+def live_response(commands):
+    """``commands`` in the API's shape (``_downloads.check_commands``), None for an ``action_id`` run."""
+    return LaunchSpec('LiveResponse', 'runliveresponse', 'run_live_response', body={'Commands': commands},
+                      same=lambda action: _downloads.comparable(_downloads.commands_of(action)) == _downloads.comparable(commands),
+                      describe='live response session')

@@ -7,17 +7,15 @@
 # The interfaces in this file are meant for use within the defender.endpoint collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""Machines: look-ups for mde_machine_info and name resolution for every launching module."""
+"""Machines: the look-ups of mde_machine_info and the name resolution of every launching module."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
 
-from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-
+from ansible_collections.defender.endpoint.plugins.module_utils._entities import EntitySet, any_of, entity_result, odata_string
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
-from ansible_collections.defender.endpoint.plugins.module_utils._machine_action import checked_entity, odata_string
 
 HEALTH_STATUSES = ['Active', 'Inactive', 'ImpairedCommunication', 'NoSensorData', 'NoSensorDataImpairedCommunication', 'Unknown']
 RISK_SCORES = ['None', 'Informational', 'Low', 'Medium', 'High']
@@ -33,9 +31,8 @@ def check_computer_dns_name(value, option='computer_dns_name'):
 
 
 def machine_result(entity):
-    """snake_case Machine, @odata keys dropped (design.md return shape)."""
-    data = dict((k, v) for k, v in entity.items() if not k.startswith('@odata'))
-    return camel_dict_to_snake_dict(data)
+    """snake_case Machine, @odata keys dropped (the modules' return shape)."""
+    return entity_result(entity)
 
 
 def _names_match(wanted, name):
@@ -68,40 +65,40 @@ def build_machine_filter(health_status=None, os_platform=None, tag=None, risk_sc
     for prop, values in (('healthStatus', health_status), ('osPlatform', os_platform), ('riskScore', risk_score),
                          ('exposureLevel', exposure_level)):
         if values:
-            parts = ['%s eq %s' % (prop, odata_string(v)) for v in values]
-            terms.append(parts[0] if len(parts) == 1 else '(%s)' % ' or '.join(parts))
+            terms.append(any_of(prop, values))
     if tag:
         terms.append('machineTags/any(tag: tag eq %s)' % odata_string(tag))
     return ' and '.join(terms) or None
 
 
-class Machines:
+class Machines(EntitySet):
+    """Look-ups of machines; a list's 404 for "no recent machines" reads as none."""
 
-    def __init__(self, client):
-        self.client = client
+    path = '/api/machines'
+    what = 'machine'
+    get_api = 'get_machine'
+    list_api = 'list_machines'
+    not_found_hint = 'No machine has this ID in the tenant (or it is outside the data retention period); check machine_id'
+    check_listed = False
+    empty_on_404 = True
 
-    def get(self, machine_id):
-        entity = self.client.get('/api/machines/%s' % machine_id, 'get_machine',
-                                 not_found_hint='No machine has this ID in the tenant (or it is outside the data retention period); check machine_id')
-        return checked_entity(entity, 'GET /api/machines/%s' % machine_id, machine_id, what='machine')
-
-    def find(self, machine_id):
-        try:
-            return self.get(machine_id)
-        except MdeError as err:
-            if err.status == 404:
-                return None
-            raise
-
-    def list(self, odata_filter=None):
-        """Machines matching a filter; the API's 404 for "no recent machines" reads as none."""
-        params = {'$filter': odata_filter} if odata_filter else {}
-        try:
-            return self.client.list_all('/api/machines', 'list_machines', params)
-        except MdeError as err:
-            if err.status == 404 and err.error_code in (None, 'NotFound', 'ResourceNotFound'):
-                return []
-            raise
+    def search(self, machine_id=None, computer_dns_name=None, health_status=None, os_platform=None, tag=None, risk_score=None,
+               exposure_level=None):
+        """mde_machine_info's look-up: one machine by ID, the machines of a name (last seen first), or those matching filters."""
+        if machine_id:
+            found = self.find(machine_id)
+            return [found] if found else []
+        if computer_dns_name:
+            found = self.by_name(computer_dns_name)
+            found.sort(key=lambda m: m.get('lastSeen') or '', reverse=True)
+            return found
+        for value in os_platform or []:
+            if not value or not value.replace('_', '').isalnum():
+                raise config_error('os_platform values are MDE platform names such as Windows11 or Linux; got "%s".' % value)
+        if tag is not None and not tag.strip():
+            raise config_error('tag must not be empty.')
+        return self.list(build_machine_filter(health_status=health_status, os_platform=os_platform, tag=tag, risk_score=risk_score,
+                                              exposure_level=exposure_level))
 
     def by_name(self, name):
         """Machines whose computerDnsName is ``name`` (or whose short name is, for a name without a dot)."""

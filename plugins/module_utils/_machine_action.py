@@ -7,8 +7,8 @@
 # The interfaces in this file are meant for use within the defender.endpoint collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""Machine actions: the entity's vocabulary, its snake_case return shape, look-ups and the
-idempotent cancel shared by the modules."""
+"""Machine actions: the entity's vocabulary, its snake_case return shape, and the service over an
+``MdeClient`` (look-ups, the idempotent cancel of one or many, waiting) shared by the modules."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -17,9 +17,9 @@ import re
 import time
 from datetime import datetime, timedelta
 
-from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
-
+from ansible_collections.defender.endpoint.plugins.module_utils._entities import EntitySet, any_of, entity_result, odata_string
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
+from ansible_collections.defender.endpoint.plugins.module_utils._wait import wait_final
 
 ACTION_TYPES = [
     'CollectInvestigationPackage', 'Isolate', 'LiveResponse', 'Offboard', 'RestrictCodeExecution',
@@ -85,15 +85,6 @@ def parse_timestamp(value, option):
     return when.strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
-def odata_string(value):
-    return "'%s'" % value.replace("'", "''")
-
-
-def _any_of(prop, values):
-    terms = ['%s eq %s' % (prop, odata_string(v)) for v in values]
-    return terms[0] if len(terms) == 1 else '(%s)' % ' or '.join(terms)
-
-
 def build_filter(machine_id=None, statuses=None, types=None, requestor=None, created_after=None, or_created_after=None):
     """An OData $filter on the documented properties (``or`` chains: ``in`` is not documented).
 
@@ -107,9 +98,9 @@ def build_filter(machine_id=None, statuses=None, types=None, requestor=None, cre
         terms.append('(%s)' % ' or '.join(['status eq %s' % odata_string(v) for v in statuses]
                                           + ['creationDateTimeUtc ge %s' % or_created_after]))
     elif statuses:
-        terms.append(_any_of('status', statuses))
+        terms.append(any_of('status', statuses))
     if types:
-        terms.append(_any_of('type', types))
+        terms.append(any_of('type', types))
     if requestor:
         terms.append('requestor eq %s' % odata_string(requestor))
     if created_after:
@@ -118,50 +109,28 @@ def build_filter(machine_id=None, statuses=None, types=None, requestor=None, cre
 
 
 def to_result(entity):
-    """The return shape of design.md: snake_case keys, values untouched, no @odata keys."""
-    if not isinstance(entity, dict):
-        return entity
-    data = dict((k, v) for k, v in entity.items() if not k.startswith('@odata'))
-    if 'lastUpdateTimeUtc' in data and 'lastUpdateDateTimeUtc' not in data:
-        data['lastUpdateDateTimeUtc'] = data.pop('lastUpdateTimeUtc')
-    return camel_dict_to_snake_dict(data)
+    """The return shape: snake_case keys, values untouched, no @odata keys, ``lastUpdateTimeUtc`` as documented."""
+    return entity_result(entity, {'lastUpdateTimeUtc': 'lastUpdateDateTimeUtc'})
 
 
-def checked_entity(entity, call, entity_id=None, what='machine action'):
-    """Refuse an answer that is not the entity asked for (a proxy or another service at api_url): acting on it could
-    cancel the wrong action or report made-up data."""
-    if isinstance(entity, dict) and isinstance(entity.get('id'), str) and (entity_id is None or entity['id'].lower() == entity_id.lower()):
-        return entity
-    shape = 'keys %s' % ', '.join(sorted(str(k) for k in entity)[:8]) if isinstance(entity, dict) else 'a %s' % type(entity).__name__
-    raise MdeError('MDE API %s answered with JSON that is not the expected %s (unexpected shape: %s). A proxy or '
-                   'another service may be answering: check api_url (MDE_API_URL) and the network path.' % (call, what, shape), kind='api')
+class MachineActions(EntitySet):
+    """Look-ups, the cancel flow and waiting over an ``MdeClient``."""
 
-
-class MachineActions:
-    """Look-ups and the cancel flow over an ``MdeClient``."""
+    path = '/api/machineactions'
+    what = 'machine action'
+    get_api = 'get_action'
+    list_api = 'list_actions'
+    not_found_hint = 'No machine action has this ID in the tenant; check id'
 
     def __init__(self, client, sleep=time.sleep, clock=time.monotonic):
-        self.client = client
+        super(MachineActions, self).__init__(client)
         self.sleep = sleep
         self.clock = clock
 
-    def get(self, action_id):
-        entity = self.client.get('/api/machineactions/%s' % action_id, 'get_action',
-                                 not_found_hint='No machine action has this ID in the tenant; check id')
-        return checked_entity(entity, 'GET /api/machineactions/%s' % action_id, action_id)
-
-    def find(self, action_id):
-        """The action, or None when the API answers 404."""
-        try:
-            return self.get(action_id)
-        except MdeError as err:
-            if err.status == 404:
-                return None
-            raise
-
-    def list(self, odata_filter=None):
-        params = {'$filter': odata_filter} if odata_filter else {}
-        return [checked_entity(a, 'GET /api/machineactions') for a in self.client.list_all('/api/machineactions', 'list_actions', params)]
+    def cancellable(self, machine_id=None, types=None):
+        """The non-final actions (of ``types``) on a machine."""
+        found = self.list(build_filter(machine_id=machine_id, statuses=NON_FINAL_STATUSES, types=types))
+        return [a for a in found if not is_final(a.get('status'))]
 
     def cancel(self, action, comment):
         """Cancel a non-final action. Returns (action after the call, changed).
@@ -186,17 +155,42 @@ class MachineActions:
             after = self.get(action_id)
         return after, True
 
+    def cancel_all(self, run, comment, check_mode, wait=False, wait_timeout=None, poll_interval=None):
+        """Cancel every non-final action of ``run`` (a ``CancelRun``), recording each outcome in it as it goes
+        (so a failure half-way leaves what was done in ``run``); with ``wait``, each cancel is waited for."""
+        for action in run.targets:
+            if is_final(action.get('status')):
+                run.results.append((action, False))
+                continue
+            if check_mode:
+                run.after[action['id']] = 'Cancelled'
+                run.results.append((action, True))
+                run.changed = True
+                continue
+            current, cancelled = self.cancel(action, comment)
+            if wait:
+                current = self.wait(current, wait_timeout, poll_interval)
+                cancelled = cancelled and is_cancelled(current.get('status'))
+            run.after[action['id']] = current.get('status')
+            run.results.append((current, cancelled))
+            run.changed = run.changed or cancelled
+        return run
+
     def wait(self, action, timeout, interval):
         """Poll until the action is final; fail after ``timeout`` seconds with the action in the result."""
-        deadline = self.clock() + timeout
-        current = action
-        while not is_final(current.get('status')):
-            remaining = deadline - self.clock()
-            if remaining <= 0:
-                raise MdeError('Machine action %s is still %s after wait_timeout=%s s. It is still running on the server; '
-                               'raise wait_timeout or look it up later with defender.endpoint.mde_machine_action_info.'
-                               % (current.get('id'), current.get('status'), timeout),
-                               kind='timeout', details={'machine_action': to_result(current)})
-            self.sleep(min(interval, remaining))
-            current = self.get(current['id'])
-        return current
+        return wait_final(self.get, action, timeout, interval, is_final, to_result, self.sleep, self.clock)
+
+
+class CancelRun:
+    """The actions a cancel task targets and what happened to each: ``results`` (action, cancelled),
+    their statuses ``before`` and ``after``, ``changed``."""
+
+    def __init__(self, targets):
+        self.targets = targets
+        self.before = dict((a['id'], a.get('status')) for a in targets)
+        self.after = dict(self.before)
+        self.results = []
+        self.changed = False
+
+    def cancelled(self):
+        return [to_result(a) for a, was_cancelled in self.results if was_cancelled]

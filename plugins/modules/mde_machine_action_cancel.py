@@ -200,13 +200,12 @@ diff:
       3f1c7e22-9b4d-4a55-8e0f-6d2a91c4b708: Cancelled
 '''
 
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = MdeModule(
+    _runner.run_cancel(
         argument_spec=dict(
             id=dict(type='str', aliases=['action_id']),
             machine_id=dict(type='str'),
@@ -220,71 +219,6 @@ def main():
         required_by={'type': 'machine_id'},
         supports_check_mode=True,
     )
-    p = module.params
-    try:
-        ma.check_comment(p['comment'])
-        if p['wait_timeout'] <= 0:
-            raise MdeError('wait_timeout must be a positive number of seconds, got %d.' % p['wait_timeout'], kind='config')
-        action_id = ma.check_action_id(p['id']) if p['id'] else None
-        machine_id = ma.check_machine_id(p['machine_id']) if p['machine_id'] else None
-    except MdeError as err:
-        module.fail_from_error(err)
-
-    actions = ma.MachineActions(module.client)
-    if action_id:
-        targets = [actions_get(module, actions, action_id)]
-    else:
-        try:
-            found = actions.list(ma.build_filter(machine_id=machine_id, statuses=ma.NON_FINAL_STATUSES, types=p['type']))
-        except MdeError as err:
-            module.fail_from_error(err)
-        targets = [a for a in found if not ma.is_final(a.get('status'))]
-
-    before = dict((a['id'], a.get('status')) for a in targets)
-    after = dict(before)
-    results = []
-    changed = False
-    for action in targets:
-        if ma.is_final(action.get('status')):
-            results.append((action, False))
-            continue
-        if module.check_mode:
-            after[action['id']] = 'Cancelled'
-            results.append((action, True))
-            changed = True
-            continue
-        try:
-            current, cancelled = actions.cancel(action, p['comment'])
-            if p['wait']:
-                current = actions.wait(current, p['wait_timeout'], module.settings.poll_interval)
-                cancelled = cancelled and ma.is_cancelled(current.get('status'))
-        except MdeError as err:
-            module.fail_from_error(err, changed=changed, **_partial(action_id, results))
-        after[action['id']] = current.get('status')
-        results.append((current, cancelled))
-        changed = changed or cancelled
-
-    result = {'changed': changed}
-    if action_id:
-        result['machine_action'] = ma.to_result(results[0][0])
-    else:
-        result['machine_actions'] = [ma.to_result(a) for a, was_cancelled in results if was_cancelled]
-    if module._diff:
-        result['diff'] = {'before': before, 'after': after}
-    module.exit_json(**result)
-
-
-def actions_get(module, actions, action_id):
-    try:
-        return actions.get(action_id)
-    except MdeError as err:
-        module.fail_from_error(err)
-
-
-def _partial(action_id, results):
-    if action_id:
-        return {}
-    return {'machine_actions': [ma.to_result(a) for a, was_cancelled in results if was_cancelled]}
 
 
 if __name__ == '__main__':

@@ -156,15 +156,14 @@ machine_actions:
       returned: always
 '''
 
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 FILTERS = ('machine_id', 'status', 'type', 'requestor', 'created_after')
 
 
 def main():
-    module = MdeModule(
+    _runner.run_action_info(
         argument_spec=dict(
             id=dict(type='str', aliases=['action_id']),
             machine_id=dict(type='str'),
@@ -176,20 +175,6 @@ def main():
         mutually_exclusive=[('id', f) for f in FILTERS],
         supports_check_mode=True,
     )
-    p = module.params
-    try:
-        if p['id'] is not None:
-            action = ma.MachineActions(module.client).find(ma.check_action_id(p['id']))
-            found = [action] if action else []
-        else:
-            odata_filter = ma.build_filter(
-                machine_id=ma.check_machine_id(p['machine_id']) if p['machine_id'] else None,
-                statuses=p['status'], types=p['type'], requestor=p['requestor'],
-                created_after=ma.parse_timestamp(p['created_after'], 'created_after') if p['created_after'] else None)
-            found = ma.MachineActions(module.client).list(odata_filter)
-    except MdeError as err:
-        module.fail_from_error(err)
-    module.exit_json(changed=False, machine_actions=[ma.to_result(a) for a in found])
 
 
 if __name__ == '__main__':

@@ -95,21 +95,13 @@ state:
 '''
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = _launch.launch_module(dict(
+    _runner.run_state_module(dict(
         state=dict(type='str', choices=['restricted', 'unrestricted'], default='restricted'),
-    ))
-    if module.params['state'] == 'restricted':
-        desired = 'RestrictCodeExecution'
-        spec = _launch.LaunchSpec(desired, 'restrictCodeExecution', 'restrict_code_execution', describe='code execution restriction')
-    else:
-        desired = 'UnrestrictCodeExecution'
-        spec = _launch.LaunchSpec(desired, 'unrestrictCodeExecution', 'unrestrict_code_execution', describe='removal of the restriction')
-    states = {'RestrictCodeExecution': 'restricted', 'UnrestrictCodeExecution': 'unrestricted', None: 'unrestricted'}
-    _launch.exit_launch(module, lambda: _launch.run_state(
-        module, ('RestrictCodeExecution', 'UnrestrictCodeExecution'), desired, spec, states))
+    ), lambda p: _launch.app_restriction(p['state']))
 
 
 if __name__ == '__main__':

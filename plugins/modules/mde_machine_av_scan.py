@@ -82,17 +82,13 @@ machine_id:
 '''
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = _launch.launch_module(dict(
+    _runner.run_launch_module(dict(
         scan_type=dict(type='str', choices=['quick', 'full'], default='quick'),
-    ))
-    scope = module.params['scan_type'].capitalize()
-    spec = _launch.LaunchSpec('RunAntiVirusScan', 'runAntiVirusScan', 'run_antivirus_scan', body={'ScanType': scope},
-                              same=lambda action: (action.get('scope') or scope).lower() == scope.lower(),
-                              describe='%s antivirus scan' % scope.lower())
-    _launch.exit_launch(module, lambda: _launch.run_action(module, spec))
+    ), lambda p: _launch.av_scan(p['scan_type']))
 
 
 if __name__ == '__main__':

@@ -80,30 +80,12 @@ machine_id:
   sample: 1e5bc9d7e413ddd7902c2932e418702b84d0cc07
 '''
 
-import re
-
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import config_error
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = _launch.launch_module(dict(sha1=dict(type='str', required=True)))
-    sha1 = (module.params['sha1'] or '').strip().lower()
-
-    def same_file(action):
-        info = action.get('relatedFileInfo') or {}
-        return (info.get('fileIdentifier') or '').lower() == sha1
-
-    spec = _launch.LaunchSpec('StopAndQuarantineFile', 'StopAndQuarantineFile', 'stop_and_quarantine_file', body={'Sha1': sha1},
-                              same=same_file, describe='stop and quarantine of %s' % sha1, exclusive=False)
-
-    def run():
-        if not re.match(r'^[0-9a-f]{40}$', sha1):
-            raise config_error('sha1 must be the SHA-1 of the file, 40 hexadecimal characters; got "%s". The API accepts no other '
-                               'hash here.' % module.params['sha1'])
-        return _launch.run_action(module, spec)
-
-    _launch.exit_launch(module, run)
+    _runner.run_launch_module(dict(sha1=dict(type='str', required=True)), lambda p: _launch.file_quarantine(p['sha1']))
 
 
 if __name__ == '__main__':

@@ -123,16 +123,14 @@ machines:
       returned: always
 '''
 
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine
-from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 FILTERS = ('computer_dns_name', 'health_status', 'os_platform', 'tag', 'risk_score', 'exposure_level')
 
 
 def main():
-    module = MdeModule(
+    _runner.run_machine_info(
         argument_spec=dict(
             id=dict(type='str', aliases=['machine_id']),
             computer_dns_name=dict(type='str'),
@@ -145,27 +143,6 @@ def main():
         mutually_exclusive=[('id', f) for f in FILTERS] + [('computer_dns_name', f) for f in FILTERS[1:]],
         supports_check_mode=True,
     )
-    p = module.params
-    try:
-        machines = _machine.Machines(module.client)
-        if p['id']:
-            found = machines.find(ma.check_machine_id(p['id'], 'id'))
-            found = [found] if found else []
-        elif p['computer_dns_name']:
-            found = machines.by_name(_machine.check_computer_dns_name(p['computer_dns_name']))
-            found.sort(key=lambda m: m.get('lastSeen') or '', reverse=True)
-        else:
-            for value in p['os_platform'] or []:
-                if not value or not value.replace('_', '').isalnum():
-                    raise MdeError('os_platform values are MDE platform names such as Windows11 or Linux; got "%s".' % value, kind='config')
-            if p['tag'] is not None and not p['tag'].strip():
-                raise MdeError('tag must not be empty.', kind='config')
-            found = machines.list(_machine.build_machine_filter(
-                health_status=p['health_status'], os_platform=p['os_platform'], tag=p['tag'], risk_score=p['risk_score'],
-                exposure_level=p['exposure_level']))
-    except MdeError as err:
-        module.fail_from_error(err)
-    module.exit_json(changed=False, machines=[_machine.machine_result(m) for m in found])
 
 
 if __name__ == '__main__':

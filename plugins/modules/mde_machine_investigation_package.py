@@ -137,43 +137,11 @@ size:
   sample: 1048576
 '''
 
-import os
-
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.plugins.module_utils import _files
-from ansible_collections.defender.endpoint.plugins.module_utils import _launch
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = _launch.launch_module(downloads=True)
-    p = module.params
-    spec = _launch.LaunchSpec('CollectInvestigationPackage', 'collectInvestigationPackage', 'collect_investigation_package',
-                              describe='investigation package collection')
-
-    def download(action):
-        digest, size = _launch.fetch_result(module, '/api/machineactions/%s/getPackageUri' % action['id'], 'get_package_uri', dest)
-        return {'changed': True, 'dest': dest, 'sha256': digest, 'size': size}
-
-    def run():
-        if dest and os.path.exists(dest) and not p['force']:
-            return {'changed': False, 'machine_action': None, 'dest': dest, 'sha256': _files.sha256_file(dest),
-                    'size': os.path.getsize(dest)}
-        if p['action_id']:
-            return dict(_launch.run_existing(module, spec, download), dest=dest)
-        result = _launch.run_action(module, spec, must_wait=bool(dest), after=download if dest else None)
-        if dest:
-            result['dest'] = dest
-            if module.check_mode:
-                result['changed'] = True
-        return result
-
-    dest = None
-    if p['dest']:
-        try:
-            dest = _launch.check_dest(p['dest'])
-        except MdeError as err:
-            module.fail_from_error(err)
-    _launch.exit_launch(module, run)
+    _runner.run_investigation_package()
 
 
 if __name__ == '__main__':

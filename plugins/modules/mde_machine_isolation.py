@@ -111,36 +111,15 @@ state:
   sample: isolated
 '''
 
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
-
-SCOPES = {'full': 'Full', 'selective': 'Selective', 'unmanaged_device': 'UnManagedDevice'}
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = _launch.launch_module(dict(
+    _runner.run_state_module(dict(
         state=dict(type='str', choices=['isolated', 'released'], default='isolated'),
-        isolation_type=dict(type='str', choices=sorted(SCOPES), default='full'),
-    ))
-    scope = SCOPES[module.params['isolation_type']]
-
-    def same_scope(action):
-        return (action.get('scope') or scope).lower() == scope.lower()
-
-    def conflict(current):
-        if current['type'] == 'Isolate' and not same_scope(current):
-            raise MdeError('The machine is already isolated with isolation type %s (action %s, %s). Release it first to change '
-                           'the isolation type.' % (current.get('scope'), current.get('id'), current.get('status')), kind='api')
-
-    if module.params['state'] == 'isolated':
-        spec = _launch.LaunchSpec('Isolate', 'isolate', 'isolate', body={'IsolationType': scope}, same=same_scope,
-                                  describe='%s isolation' % scope)
-        desired = 'Isolate'
-    else:
-        spec = _launch.LaunchSpec('Unisolate', 'unisolate', 'unisolate', describe='release from isolation')
-        desired = 'Unisolate'
-    states = {'Isolate': 'isolated', 'Unisolate': 'released', None: 'released'}
-    _launch.exit_launch(module, lambda: _launch.run_state(module, ('Isolate', 'Unisolate'), desired, spec, states, conflict))
+        isolation_type=dict(type='str', choices=sorted(_launch.ISOLATION_SCOPES), default='full'),
+    ), lambda p: _launch.isolation(p['state'], p['isolation_type']))
 
 
 if __name__ == '__main__':

@@ -195,112 +195,17 @@ results:
       returned: for RunScript results
 '''
 
-import json
-import os
-import re
-
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
-from ansible_collections.defender.endpoint.plugins.module_utils import _files
-from ansible_collections.defender.endpoint.plugins.module_utils import _launch
-
-PARAMS = {'PutFile': (['FileName'], []), 'RunScript': (['ScriptName'], ['Args']), 'GetFile': (['Path'], [])}
-
-
-def check_commands(commands):
-    """Validate commands before any request; return them in the API's shape."""
-    if not commands:
-        raise config_error('commands must list at least one command, for example {type: RunScript, params: {ScriptName: x.ps1}}.')
-    api = []
-    for index, command in enumerate(commands):
-        kind, params = command['type'], command['params'] or {}
-        required, optional = PARAMS[kind]
-        missing = [k for k in required if not str(params.get(k) or '').strip()]
-        if missing:
-            raise config_error('commands[%d] (%s) needs params %s, for example {%s: ...}.' % (index, kind, ', '.join(missing), missing[0]))
-        unknown = sorted(set(params) - set(required) - set(optional))
-        if unknown:
-            raise config_error('commands[%d] (%s) has unknown params %s; allowed: %s (keys are case-sensitive).'
-                               % (index, kind, ', '.join(unknown), ', '.join(required + optional)))
-        api.append({'type': kind, 'params': [{'key': k, 'value': str(params[k])} for k in required + optional if k in params]})
-    return api
-
-
-def result_name(index, command):
-    params = dict((p['key'], p['value']) for p in command['params'])
-    if command['type'] == 'RunScript':
-        name = params['ScriptName'] + '.json'
-    else:
-        name = re.split(r'[\\/]', params['Path'].rstrip('\\/'))[-1] or 'file'
-    return '%d_%s_%s' % (index, command['type'], re.sub(r'[^A-Za-z0-9._\-]', '_', name))
+from ansible_collections.defender.endpoint.plugins.module_utils import _downloads
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = _launch.launch_module(dict(
+    _runner.run_live_response(dict(
         commands=dict(type='list', elements='dict', options=dict(
-            type=dict(type='str', required=True, choices=sorted(PARAMS)),
+            type=dict(type='str', required=True, choices=sorted(_downloads.LIVE_RESPONSE_PARAMS)),
             params=dict(type='dict', required=True),
         )),
-    ), downloads=True, mutually_exclusive=[('action_id', 'commands')], required_one_of=[('commands', 'action_id')])
-    p = module.params
-    try:
-        commands = check_commands(p['commands']) if not p['action_id'] else None
-        dest = _launch.check_dest(p['dest'], folder=True) if p['dest'] else None
-    except MdeError as err:
-        module.fail_from_error(err)
-
-    def of_action(action):
-        """The commands of an existing action, in the API's shape (as ``commands``)."""
-        return [dict((c.get('command') or {}), params=(c.get('command') or {}).get('params') or []) for c in action.get('commands') or []]
-
-    def comparable(cmds):
-        return [(c.get('type'), sorted((x.get('key'), x.get('value')) for x in c['params'])) for c in cmds]
-
-    spec = _launch.LaunchSpec('LiveResponse', 'runliveresponse', 'run_live_response', body={'Commands': commands},
-                              same=lambda action: comparable(of_action(action)) == comparable(commands), describe='live response session')
-
-    def targets(cmds):
-        return dict((i, os.path.join(dest, result_name(i, c))) for i, c in enumerate(cmds) if c.get('type') != 'PutFile') if dest else {}
-
-    def describe(index, kind, path, digest, size):
-        entry = {'index': index, 'type': kind, 'dest': path, 'sha256': digest, 'size': size}
-        if kind == 'RunScript':
-            try:
-                with open(path, 'r') as handle:
-                    transcript = json.load(handle)
-                for key in ('exit_code', 'script_output', 'script_errors'):
-                    entry[key] = transcript.get(key)
-            except (IOError, OSError, ValueError):
-                pass
-        return entry
-
-    def present(cmds):
-        """The results when every one is already in dest (and force is off), else None."""
-        found = targets(cmds)
-        if not found or p['force'] or not all(os.path.exists(t) for t in found.values()):
-            return None
-        return {'results': [describe(i, cmds[i]['type'], t, _files.sha256_file(t), os.path.getsize(t)) for i, t in sorted(found.items())]}
-
-    def download(action):
-        cmds = commands if commands is not None else of_action(action)
-        results = []
-        for index, path in sorted(targets(cmds).items()):
-            digest, size = _launch.fetch_result(module, '/api/machineactions/%s/GetLiveResponseResultDownloadLink(index=%d)' % (
-                action['id'], index), 'get_live_response_result', path)
-            results.append(describe(index, cmds[index]['type'], path, digest, size))
-        return dict({'results': results}, **({'changed': True} if results else {}))
-
-    def run():
-        if p['action_id']:
-            return _launch.run_existing(module, spec, download, present=lambda action: present(of_action(action)))
-        done = present(commands)
-        if done is not None:
-            return dict(done, changed=False, machine_action=None)
-        result = _launch.run_action(module, spec, must_wait=bool(dest), after=download if dest else None)
-        if dest and module.check_mode:
-            result['changed'] = True
-        return result
-
-    _launch.exit_launch(module, run)
+    ), mutually_exclusive=[('action_id', 'commands')], required_one_of=[('commands', 'action_id')])
 
 
 if __name__ == '__main__':

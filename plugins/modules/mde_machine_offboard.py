@@ -73,13 +73,11 @@ state:
 '''
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = _launch.launch_module()
-    spec = _launch.LaunchSpec('Offboard', 'offboard', 'offboard', describe='offboarding')
-    states = {'Offboard': 'offboarded', None: 'onboarded'}
-    _launch.exit_launch(module, lambda: _launch.run_state(module, ('Offboard',), 'Offboard', spec, states))
+    _runner.run_state_module(None, lambda p: _launch.offboard())
 
 
 if __name__ == '__main__':

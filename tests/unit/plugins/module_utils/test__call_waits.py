@@ -19,7 +19,7 @@ import requests
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _auth
 from ansible_collections.defender.endpoint.plugins.module_utils import _http
-from ansible_collections.defender.endpoint.plugins.module_utils import _launch
+from ansible_collections.defender.endpoint.plugins.module_utils import _downloads
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
 from ansible_collections.defender.endpoint.plugins.module_utils import _retry
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
@@ -183,12 +183,12 @@ def no_real_sleep(monkeypatch):
 
 def link_module(tmp_path, clock, script, **overrides):
     client, session = new_client(tmp_path, clock, script, **overrides)
-    return type('Module', (), {'client': client, 'settings': client.settings})(), session
+    return _downloads.Downloads(client, client.settings.poll_interval), session
 
 
 def test_link_404_window_sleeps_through_the_injected_sleep(tmp_path, clock, no_real_sleep):
     module, session = link_module(tmp_path, clock, [_not_yet(), _link()], poll_interval=10.0)
-    assert _launch.fetch_link(module, '/api/machineactions/a1/getPackageUri', 'get_package_uri') == 'https://storage.mde.test/p.zip?sig=s'
+    assert module.link('/api/machineactions/a1/getPackageUri', 'get_package_uri') == 'https://storage.mde.test/p.zip?sig=s'
     assert clock.sleeps == [10.0] and len(session.calls) == 2
 
 
@@ -196,7 +196,7 @@ def test_link_404_window_stays_under_the_call_bound(tmp_path, clock, no_real_sle
     module, session = link_module(tmp_path, clock, [_not_yet(), _not_yet(), _link()], poll_interval=10.0, max_wait=15.0,
                                   max_retries=0)
     with pytest.raises(MdeError) as info:
-        _launch.fetch_link(module, '/api/machineactions/a1/getPackageUri', 'get_package_uri')
+        module.link('/api/machineactions/a1/getPackageUri', 'get_package_uri')
     assert info.value.status == 404
     assert '(max_retries + 1) x max_wait = 15 s' in info.value.msg and 'poll_interval=10' in info.value.msg
     assert clock.sleeps == [10.0] and len(session.calls) == 2

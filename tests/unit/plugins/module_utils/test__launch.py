@@ -15,9 +15,11 @@ import time
 import pytest
 import requests
 
+from ansible_collections.defender.endpoint.plugins.module_utils import _downloads
 from ansible_collections.defender.endpoint.plugins.module_utils import _http
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import (
     API_URL, FakeSession, FakeTokens, error_body, make_response, make_settings,
@@ -250,14 +252,13 @@ def _expired():
 def fetcher(tmp_path, clock, script):
     session = FakeSession(script)
     client = _http.MdeClient(make_settings(max_retries=2), session, FakeTokens(), sleep=clock.sleep, budget_folder=str(tmp_path), clock=clock)
-    module = type('Module', (), {'client': client, 'settings': client.settings})()
-    return module, session
+    return _downloads.Downloads(client, client.settings.poll_interval), session
 
 
 def test_an_expired_link_is_fetched_again_once(tmp_path, clock):
-    module, session = fetcher(tmp_path, clock, [_link(1), _expired(), _link(2), _file('zip!')])
+    downloads, session = fetcher(tmp_path, clock, [_link(1), _expired(), _link(2), _file('zip!')])
     dest = str(tmp_path / 'p.zip')
-    digest, size = _launch.fetch_result(module, '/api/machineactions/a1/getPackageUri', 'get_package_uri', dest)
+    digest, size = downloads.fetch('/api/machineactions/a1/getPackageUri', 'get_package_uri', dest)
     assert size == 4 and open(dest).read() == 'zip!'
     assert [u.split('?')[-1] if 'storage' in u else u[len(API_URL):] for dummy, u, dummy2 in session.calls] == [
         '/api/machineactions/a1/getPackageUri', 'sig=s1', '/api/machineactions/a1/getPackageUri', 'sig=s2']
@@ -265,9 +266,9 @@ def test_an_expired_link_is_fetched_again_once(tmp_path, clock):
 
 
 def test_a_link_refused_twice_fails_without_a_third_link(tmp_path, clock):
-    module, session = fetcher(tmp_path, clock, [_link(1), _expired(), _link(2), _expired()])
+    downloads, session = fetcher(tmp_path, clock, [_link(1), _expired(), _link(2), _expired()])
     with pytest.raises(MdeError) as info:
-        _launch.fetch_result(module, '/api/machineactions/a1/getPackageUri', 'get_package_uri', str(tmp_path / 'p.zip'))
+        downloads.fetch('/api/machineactions/a1/getPackageUri', 'get_package_uri', str(tmp_path / 'p.zip'))
     assert info.value.status == 403 and 'HTTP 403' in info.value.msg and 'expiry' in info.value.msg
     assert 'sig=' not in info.value.msg
     assert len(session.calls) == 4 and not (tmp_path / 'p.zip').exists()
@@ -330,7 +331,7 @@ def test_201_returning_a_final_action_of_the_snapshot_is_not_changed(tmp_path, c
 
 
 class StateModule:
-    """What run_state reads from an MdeModule."""
+    """What _runner.run_state reads from an MdeModule."""
 
     def __init__(self, client):
         self.client = client
@@ -346,7 +347,8 @@ ISOLATION_STATES = {None: 'unisolated', 'Isolate': 'isolated', 'Unisolate': 'uni
 def run_isolation(tmp_path, clock, script):
     session = FakeSession(script)
     client = _http.MdeClient(make_settings(max_retries=2), session, FakeTokens(), sleep=clock.sleep, budget_folder=str(tmp_path), clock=clock)
-    return _launch.run_state(StateModule(client), ('Isolate', 'Unisolate'), 'Isolate', ISOLATE_FULL, ISOLATION_STATES), session
+    state = _launch.StateLaunch(('Isolate', 'Unisolate'), 'Isolate', ISOLATE_FULL, ISOLATION_STATES)
+    return _runner.run_state(StateModule(client), state), session
 
 
 def test_isolation_after_a_release_with_a_lost_answer_does_not_report_the_old_isolation(tmp_path, clock):
