@@ -17,6 +17,9 @@ OUT="$OUTPUT_DIR/out"
 mkdir -p "$LOGS" "$OUT/packages"
 export ANSIBLE_FORCE_COLOR=false
 export XDG_CACHE_HOME="$OUTPUT_DIR/xdg"
+# the emulator's rate-limit windows run faster than real time; the modules learn it from the environment
+MDE_TIME_SCALE=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["mde_time_scale"])' "$CONFIG")
+export MDE_TIME_SCALE
 
 WEB=7c3f1b9e2a4d6f8e0b1c3d5e7f9a2b4c6d8e0f1a
 DB=4b8e1d3f5a7c9e0b2d4f6a8c1e3b5d7f9a0c2e4b
@@ -72,7 +75,7 @@ db-prod-02 ok collect=Succeeded/changed isolate=Succeeded/changed scan=Succeeded
 lt-0412.contoso.com FAILED isolate=Succeeded/changed tag=present/changed Run the antivirus scan: refused" "$(sed 's/: MDE API POST .*Scan refused by the test.*/: refused/' "$OUT/contain_fault.txt")"
 expect_eq "launches" "collect_investigation_package $DB;collect_investigation_package $WEB;isolate $LT;isolate $DB;isolate $WEB;machine_tags $LT;machine_tags $DB;machine_tags $WEB;run_antivirus_scan $LT;run_antivirus_scan $DB;run_antivirus_scan $WEB;" \
     "$(posts "$mark")"
-expect_eq "packages downloaded" "$DB.zip $WEB.zip" "$(cd "$OUT/packages" && ls | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "packages downloaded" "$DB.zip $WEB.zip" "$(find "$OUT/packages" -name '*.zip' -printf '%f\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')"
 expect_eq "state of the failed machine" "isolated=True tags=finance,INC-4711" "$(check state "$LT")"
 
 echo "== the re-run picks up where it stopped: only the failed machine's scan and collection are launched"
@@ -108,7 +111,7 @@ echo "== release with release_cancel_pending, per inventory host: cancels first,
 mark=$(check mark)
 play release_cancel 0 role.yml -i inventory.hosts -f 3 -e '{"procedure": "release", "procedure_hosts": "machines",
   "release_comment": "INC-4711 clean", "release_remove_tag": "INC-4711", "release_cancel_pending": true, "release_poll_interval": 1,
-  "summary_out": "'$OUT/summary.json'"}'
+  "summary_out": "'"$OUT/summary.json"'"}'
 expect_eq "cancel, then release" "cancel_action $PENDING;machine_tags $LT;unisolate $LT;" "$(posts "$mark")"
 expect_eq "the pending scan" "Cancelled" "$(check statuses "$PENDING")"
 expect_in "summary names the cancellation" "cancel_RunAntiVirusScan=Cancelled/changed" <(check report "$OUT/summary.json")
