@@ -6,7 +6,7 @@
     check.py CONFIG mark                       position of the request log
     check.py CONFIG posts SINCE                the API POSTs since the mark, one "operation machine-or-action" a line
     check.py CONFIG fail-scan MACHINE          every scan launch on MACHINE answers 400 (a fault rule)
-    check.py CONFIG slow MACHINE               actions on MACHINE take 3 s (180 emulated s): the roles print progress lines
+    check.py CONFIG slow MACHINE               actions on MACHINE take 4 s (240 emulated s): the roles print progress lines
     check.py CONFIG clear-faults
     check.py CONFIG add-action MACHINE TYPE    a Pending action of TYPE on MACHINE (prints its id)
     check.py CONFIG state MACHINE              the machine's _state and tags, e.g. "isolated=True tags=INC-1"
@@ -49,7 +49,7 @@ def main(argv):
                             'status': 400, 'body': {'error': {'code': 'InvalidRequest', 'message': 'Scan refused by the test',
                                                               'target': '00000000-0000-0000-0000-000000000000'}}})
     elif command == 'slow':
-        control.set_config(machine_lifecycles={args[0]: {'pending': 120, 'in_progress': 60, 'final': 'Succeeded'}})
+        control.set_config(machine_lifecycles={args[0]: {'pending': 180, 'in_progress': 60, 'final': 'Succeeded'}})
     elif command == 'clear-faults':
         control.clear_faults()
     elif command == 'add-action':
