@@ -62,8 +62,8 @@ def test_containment_job_template(emulator, built_collection, tmp_path, monkeypa
             report = json.load(handle)
     finally:
         shutil.rmtree('/var/tmp/%s' % incident, ignore_errors=True)
-    assert [(e['machine_id'], e['failed'], sorted(e['steps'])) for e in report] == [(WEB, False, ['isolate', 'tag']),
-                                                                                     (DB, False, ['isolate', 'tag'])]
+    expected = [(WEB, False, ['isolate', 'tag']), (DB, False, ['isolate', 'tag'])]
+    assert [(e['machine_id'], e['failed'], sorted(e['steps'])) for e in report] == expected
     assert all(e['steps']['isolate']['status'] == 'Succeeded' for e in report)
     log = control.requests(since=mark)['requests']
     posts = sorted((r['api'], r['path'].split('/')[3]) for r in log if r['host'] == 'api' and r['method'] == 'POST')
