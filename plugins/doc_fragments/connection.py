@@ -121,12 +121,6 @@ options:
       - Calls per hour, as O(rate_limit_per_minute). Falls back to E(MDE_RATE_LIMIT_PER_HOUR).
     type: int
     default: 1500
-  time_scale:
-    description:
-      - Divides the minute and hour windows of the rate budget, to match the emulator when it runs with a time scale.
-      - Leave it at V(1) against the real service. Falls back to E(MDE_TIME_SCALE).
-    type: float
-    default: 1
   poll_interval:
     description:
       - Seconds between look-ups while a task waits for an action to become final.

@@ -215,7 +215,6 @@ def test_access_token_without_a_token_fails(token):
     ('timeout', 0, 'timeout must be greater than 0'),
     ('timeout', -1, 'timeout must be greater than 0'),
     ('max_wait', 0, 'max_wait must be greater than 0'),
-    ('time_scale', 0, 'time_scale must be greater than 0'),
     ('poll_interval', -5, 'poll_interval must be greater than 0'),
     ('rate_limit_per_minute', 0, 'rate_limit_per_minute must be greater than 0'),
     ('rate_limit_per_hour', -1, 'rate_limit_per_hour must be greater than 0'),
@@ -257,7 +256,6 @@ def test_env_precedence_option_then_mde_then_azure(monkeypatch, option, mde, azu
     ('ca_path', 'MDE_CA_PATH', '/etc/ca.pem', '/etc/ca.pem'),
     ('max_retries', 'MDE_MAX_RETRIES', '7', 7),
     ('max_wait', 'MDE_MAX_WAIT', '12.5', 12.5),
-    ('time_scale', 'MDE_TIME_SCALE', '60', 60.0),
 ])
 def test_env_only_options(monkeypatch, option, env, value, expected):
     monkeypatch.setenv(env, value)
@@ -292,3 +290,25 @@ def test_env_secrets_are_no_log(monkeypatch):
     monkeypatch.setenv('MDE_CLIENT_SECRET', SECRET)
     result = ArgumentSpecValidator(CONNECTION_ARGSPEC).validate({})
     assert SECRET in result._no_log_values  # pylint: disable=protected-access
+
+
+# The emulator's time scale: an environment variable of the tests, no option ---------------------
+
+def test_time_scale_is_no_option():
+    assert 'time_scale' not in CONNECTION_ARGSPEC
+
+
+def test_time_scale_is_1_without_the_environment_variable():
+    assert settings(**SECRET_CREDS).time_scale == 1.0
+
+
+def test_time_scale_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv('MDE_TIME_SCALE', '60')
+    assert settings(**SECRET_CREDS).time_scale == 60.0
+
+
+@pytest.mark.parametrize('value', ['0', '-1', 'fast', 'nan', 'inf'])
+def test_bad_time_scale_fails_before_any_request(monkeypatch, value):
+    monkeypatch.setenv('MDE_TIME_SCALE', value)
+    msg = config_failure(**SECRET_CREDS)
+    assert 'MDE_TIME_SCALE must be a number greater than 0' in msg
