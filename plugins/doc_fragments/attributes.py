@@ -48,3 +48,55 @@ attributes:
     details:
       - This action does not modify state.
 '''
+
+    # The families of modules: what their attributes share (a module states only the details that differ).
+
+    STATE_MODULE = r'''
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Looks at the action history and reports whether an action would be launched; launches nothing.
+  diff_mode:
+    support: full
+    details:
+      - Shows the state (and the ID of the action behind it) before and after.
+  idempotent:
+    support: partial
+    details:
+      - The state is derived from the action history, not read from the machine.
+'''
+
+    ONE_SHOT = r'''
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports whether the action would be launched; launches nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    details:
+      - An action still running with the same parameters is never launched twice; once it has finished, running the task again
+        launches a new one.
+'''
+
+    DOWNLOADS = r'''
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports whether the action would be launched and its results written; launches and writes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: partial
+    details:
+      - With a destination, results already there mean done. Without one, an action still running is never launched twice, but
+        once it has finished, running the task again launches a new one.
+      - With the ID of an existing action nothing is launched; the task only downloads, and results already there mean done.
+'''

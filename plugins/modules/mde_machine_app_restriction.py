@@ -30,19 +30,7 @@ extends_documentation_fragment:
   - defender.endpoint.launch
   - defender.endpoint.attributes
   - defender.endpoint.attributes.action_group
-attributes:
-  check_mode:
-    support: full
-    details:
-      - Looks at the action history and reports whether an action would be launched; launches nothing.
-  diff_mode:
-    support: full
-    details:
-      - Shows the state (and the ID of the action behind it) before and after.
-  idempotent:
-    support: partial
-    details:
-      - The state is derived from the action history, not read from the machine.
+  - defender.endpoint.attributes.state_module
 notes:
   - Calls C(GET /api/machineactions) (history) and C(POST /api/machines/{id}/restrictCodeExecution) or
     C(/unrestrictCodeExecution). The app needs C(Machine.RestrictExecution) and C(Machine.Read.All).

@@ -28,15 +28,12 @@ extends_documentation_fragment:
   - defender.endpoint.launch
   - defender.endpoint.attributes
   - defender.endpoint.attributes.action_group
+  - defender.endpoint.attributes.one_shot
 attributes:
   check_mode:
-    support: full
     details:
       - Reports whether a scan would be started; starts nothing.
-  diff_mode:
-    support: none
   idempotent:
-    support: partial
     details:
       - A scan still running is never started twice. Once a scan has finished, running the task again starts a new scan, as
         asked.

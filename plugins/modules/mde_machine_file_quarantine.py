@@ -27,15 +27,9 @@ extends_documentation_fragment:
   - defender.endpoint.launch
   - defender.endpoint.attributes
   - defender.endpoint.attributes.action_group
+  - defender.endpoint.attributes.one_shot
 attributes:
-  check_mode:
-    support: full
-    details:
-      - Reports whether the action would be launched; launches nothing.
-  diff_mode:
-    support: none
   idempotent:
-    support: partial
     details:
       - The same file is never queued twice while its action runs; once it has finished, running the task again launches a new one,
         in case the file came back.

@@ -52,15 +52,12 @@ extends_documentation_fragment:
   - defender.endpoint.launch
   - defender.endpoint.attributes
   - defender.endpoint.attributes.action_group
+  - defender.endpoint.attributes.downloads
 attributes:
   check_mode:
-    support: full
     details:
       - Reports whether a collection would be started and O(dest) written; starts and writes nothing.
-  diff_mode:
-    support: none
   idempotent:
-    support: partial
     details:
       - With O(dest), a present file means done. Without it, a collection still running is never started twice, but once it has
         finished, running the task again collects a new package.

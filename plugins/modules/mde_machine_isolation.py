@@ -41,17 +41,9 @@ extends_documentation_fragment:
   - defender.endpoint.launch
   - defender.endpoint.attributes
   - defender.endpoint.attributes.action_group
+  - defender.endpoint.attributes.state_module
 attributes:
-  check_mode:
-    support: full
-    details:
-      - Looks at the action history and reports whether an action would be launched; launches nothing.
-  diff_mode:
-    support: full
-    details:
-      - Shows the state (and the ID of the action behind it) before and after.
   idempotent:
-    support: partial
     details:
       - The state is derived from the action history, not read from the machine. An isolation or release made outside the API's
         history (for example an action that later fails on the device) is only seen once MDE records it.

@@ -76,15 +76,12 @@ extends_documentation_fragment:
   - defender.endpoint.launch
   - defender.endpoint.attributes
   - defender.endpoint.attributes.action_group
+  - defender.endpoint.attributes.downloads
 attributes:
   check_mode:
-    support: full
     details:
       - Reports whether the commands would run and results be written; runs and writes nothing.
-  diff_mode:
-    support: none
   idempotent:
-    support: partial
     details:
       - With O(dest), present results mean done. Without it, the same commands still running are never sent twice, but once they
         have finished, running the task again runs them again.

@@ -20,13 +20,12 @@ extends_documentation_fragment:
   - defender.endpoint.launch
   - defender.endpoint.attributes
   - defender.endpoint.attributes.action_group
+  - defender.endpoint.attributes.state_module
 attributes:
   check_mode:
-    support: full
     details:
       - Looks at the action history and reports whether the offboarding would be launched; launches nothing.
   diff_mode:
-    support: full
     details:
       - Shows the state before and after (C(onboarded) or C(offboarded)).
   idempotent:
