@@ -47,7 +47,7 @@ except ImportError:
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
     _Session = object
 
-COLLECTION_VERSION = '1.0.0'
+COLLECTION_VERSION = '1.0.0'  # galaxy.yml's version (a unit test, test_meta.py, holds them equal)
 USER_AGENT = 'defender.endpoint/%s (Ansible collection)' % COLLECTION_VERSION
 PAGE_SIZE = 10000  # the documented maximum $top
 MAX_PAGES = 1000

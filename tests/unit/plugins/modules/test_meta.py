@@ -53,3 +53,11 @@ def test_module_docs_are_complete(name):
         modules = [k for k in task if '.' in k and k not in ('delegate_to',)]
         for key in modules:
             assert key.startswith(('defender.endpoint.', 'ansible.builtin.')), 'FQCN expected in EXAMPLES: %s' % key
+
+
+def test_user_agent_names_the_version_of_galaxy_yml():
+    from ansible_collections.defender.endpoint.plugins.module_utils import _http  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(ROOT, 'galaxy.yml')) as handle:
+        version = yaml.safe_load(handle)['version']
+    assert _http.COLLECTION_VERSION == version, 'COLLECTION_VERSION in plugins/module_utils/_http.py must be galaxy.yml\'s version'
+    assert _http.USER_AGENT.startswith('defender.endpoint/%s ' % version)
