@@ -7,7 +7,8 @@
 # The interfaces in this file are meant for use within the defender.endpoint collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""API host, login host and token scope of each cloud (design.md; mde-api.md sections 2 and 3)."""
+"""API host, login host and token scope of each cloud (Microsoft's documented endpoints of the commercial
+cloud and of the US Government clouds GCC, GCC High and DoD)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

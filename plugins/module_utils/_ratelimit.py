@@ -9,8 +9,8 @@
 
 """A rate budget shared by every process of the user on the controller.
 
-The API allows 100 calls a minute and 1500 an hour per API (mde-api.md section 8.4; a few
-APIs allow fewer). Each (API host, tenant, client, API) key has a state file holding the
+The API allows 100 calls a minute and 1500 an hour per API (Microsoft's documented throttling of
+the Defender for Endpoint API; a few APIs allow fewer, ``DOCUMENTED_LIMITS``). Each (API host, tenant, client, API) key has a state file holding the
 times of the calls made in the last hour and a "paused until" time set by any 429. A call
 waits for a free slot instead of collecting 429s; a 429 seen by one process pauses the
 others until its Retry-After. Every wait is capped by ``max_wait``: a wait longer than

@@ -33,7 +33,7 @@ LAUNCHES = {
     "runliveresponse": ("run_live_response", "LiveResponse", ["Machine.LiveResponse"]),
 }
 NON_WINDOWS = ("linux", "macos", "mac", "ios", "android")
-# action types a platform cannot run (documented prerequisites, mde-api.md section 5)
+# action types a platform cannot run (the prerequisites Microsoft documents for each machine action)
 WINDOWS_ONLY = ("Offboard", "RestrictCodeExecution", "UnrestrictCodeExecution", "StopAndQuarantineFile")
 RE_PREFIX = re.compile(r"^/api(?:/v1\.0)?(?=/|$)", re.IGNORECASE)
 RE_LR_LINK = re.compile(r"^GetLiveResponseResultDownloadLink\(index=(-?\d+)\)$", re.IGNORECASE)
