@@ -10,7 +10,7 @@
 """The runner: the only code that reads a module's params, check mode and diff mode, and that shapes its
 results and failures. Each module is its argument spec, its documentation and one call of a ``run_*``
 function here; the flow below it is the service layer (``_launch``, ``_machine_action``, ``_machine``,
-``_downloads``), which takes a client and plain values.
+``_downloads``, ``_tags``), which takes a client and plain values.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,6 +25,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import _download
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
+from ansible_collections.defender.endpoint.plugins.module_utils import _tags
 
 # The options every launching module shares.
 LAUNCH_ARGSPEC = dict(
@@ -322,3 +323,30 @@ def run_machine_info(argument_spec, **kwargs):
     except MdeError as err:
         module.fail_from_error(err)
     module.exit_json(changed=False, machines=[_machine.machine_result(m) for m in found])
+
+
+def run_machine_tag(argument_spec, **kwargs):
+    module = MdeModule(argument_spec=argument_spec, **kwargs)
+    p = module.params
+    present = p['state'] == 'present'
+    try:
+        tag = _tags.check_tag(p['tag'])
+        machine_id, name = _tags.check_machine(p['machine_id'], p['computer_dns_name'])
+        tags = _tags.MachineTags(module.client)
+        machine = tags.machine(machine_id=machine_id, computer_dns_name=name)
+        before = _tags.tags_of(machine)
+        variants = _tags.case_variants(before, tag)
+        if variants:
+            module.warn('Machine %s has the tag(s) %s, which differ from "%s" only in letter case. MDE compares tags '
+                        'case-sensitively, so they are left as they are.' % (machine['id'], ', '.join('"%s"' % v for v in variants), tag))
+        after = _tags.wanted_tags(before, tag, present)
+        changed = after != before
+        if changed and not module.check_mode:
+            machine = tags.change(machine, tag, present)
+            after = _tags.tags_of(machine)
+    except MdeError as err:
+        module.fail_from_error(err)
+    result = dict(changed=changed, machine=_machine.machine_result(machine), machine_id=machine['id'].lower(), machine_tags=after)
+    if module._diff:
+        result['diff'] = dict(before={'machine_tags': before}, after={'machine_tags': after})
+    module.exit_json(**result)

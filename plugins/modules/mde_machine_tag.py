@@ -107,14 +107,11 @@ machine_tags:
   sample: [INC-4711, under-investigation]
 '''
 
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
-from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
-from ansible_collections.defender.endpoint.plugins.module_utils import _machine
-from ansible_collections.defender.endpoint.plugins.module_utils import _tags
+from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
 
 def main():
-    module = MdeModule(
+    _runner.run_machine_tag(
         argument_spec=dict(
             machine_id=dict(type='str'),
             computer_dns_name=dict(type='str'),
@@ -125,29 +122,6 @@ def main():
         required_one_of=[('machine_id', 'computer_dns_name')],
         supports_check_mode=True,
     )
-    p = module.params
-    present = p['state'] == 'present'
-    try:
-        tag = _tags.check_tag(p['tag'])
-        machine_id, name = _tags.check_machine(p['machine_id'], p['computer_dns_name'])
-        tags = _tags.MachineTags(module.client)
-        machine = tags.machine(machine_id=machine_id, computer_dns_name=name)
-        before = _tags.tags_of(machine)
-        variants = _tags.case_variants(before, tag)
-        if variants:
-            module.warn('Machine %s has the tag(s) %s, which differ from "%s" only in letter case. MDE compares tags '
-                        'case-sensitively, so they are left as they are.' % (machine['id'], ', '.join('"%s"' % v for v in variants), tag))
-        after = _tags.wanted_tags(before, tag, present)
-        changed = after != before
-        if changed and not module.check_mode:
-            machine = tags.change(machine, tag, present)
-            after = _tags.tags_of(machine)
-    except MdeError as err:
-        module.fail_from_error(err)
-    result = dict(changed=changed, machine=_machine.machine_result(machine), machine_id=machine['id'].lower(), machine_tags=after)
-    if module._diff:
-        result['diff'] = dict(before={'machine_tags': before}, after={'machine_tags': after})
-    module.exit_json(**result)
 
 
 if __name__ == '__main__':
