@@ -61,8 +61,9 @@ options:
   wait_timeout:
     description:
       - How long to wait with O(wait=true), in seconds. The task fails when an action is still not final by then.
+      - The same default as the launching modules' O(wait_timeout).
     type: int
-    default: 300
+    default: 600
 extends_documentation_fragment:
   - defender.endpoint.connection
   - defender.endpoint.attributes
@@ -212,7 +213,7 @@ def main():
             type=dict(type='list', elements='str', choices=ma.ACTION_TYPES),
             comment=dict(type='str', required=True),
             wait=dict(type='bool', default=False),
-            wait_timeout=dict(type='int', default=300),
+            wait_timeout=dict(type='int', default=600),
         ),
         mutually_exclusive=[('id', 'machine_id')],
         required_one_of=[('id', 'machine_id')],

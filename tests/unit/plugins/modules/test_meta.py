@@ -61,3 +61,15 @@ def test_user_agent_names_the_version_of_galaxy_yml():
         version = yaml.safe_load(handle)['version']
     assert _http.COLLECTION_VERSION == version, 'COLLECTION_VERSION in plugins/module_utils/_http.py must be galaxy.yml\'s version'
     assert _http.USER_AGENT.startswith('defender.endpoint/%s ' % version)
+
+
+def test_wait_timeout_has_one_default():
+    """The cancel module and the launching modules (their doc fragment and argument spec) wait 600 s by default."""
+    from ansible_collections.defender.endpoint.plugins.doc_fragments import launch  # pylint: disable=import-outside-toplevel
+    from ansible_collections.defender.endpoint.plugins.module_utils import _runner  # pylint: disable=import-outside-toplevel
+    cancel = docs('mde_machine_action_cancel')['DOCUMENTATION']['options']['wait_timeout']['default']
+    fragment = yaml.safe_load(launch.ModuleDocFragment.DOCUMENTATION)['options']['wait_timeout']['default']
+    with open(os.path.join(ROOT, 'plugins', 'modules', 'mde_machine_action_cancel.py')) as handle:
+        source = handle.read()
+    assert cancel == fragment == _runner.LAUNCH_ARGSPEC['wait_timeout']['default'] == 600
+    assert "wait_timeout=dict(type='int', default=600)" in source
