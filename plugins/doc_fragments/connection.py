@@ -14,7 +14,8 @@ options:
   tenant_id:
     description:
       - The Entra ID directory (tenant) ID, or a verified domain of the tenant.
-      - Falls back to E(MDE_TENANT_ID), then E(AZURE_TENANT_ID).
+      - Falls back to E(MDE_TENANT_ID), then E(AZURE_TENANT_ID), then E(AZURE_TENANT).
+      - The last one is the name AWX's built-in Microsoft Azure Resource Manager credential injects.
       - Needed with O(client_secret) and O(client_certificate_path).
     type: str
   client_id:
@@ -25,7 +26,8 @@ options:
   client_secret:
     description:
       - A client secret of the app registration (its value, not its ID).
-      - Falls back to E(MDE_CLIENT_SECRET), then E(AZURE_CLIENT_SECRET).
+      - Falls back to E(MDE_CLIENT_SECRET), then E(AZURE_CLIENT_SECRET), then E(AZURE_SECRET).
+      - The last one is the name AWX's built-in Microsoft Azure Resource Manager credential injects.
       - Used when neither O(access_token) nor O(client_certificate_path) is set.
     type: str
   client_certificate_path:

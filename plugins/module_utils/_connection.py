@@ -34,9 +34,10 @@ def _env(*names):
 
 
 CONNECTION_ARGSPEC = dict(
-    tenant_id=dict(type='str', **_env('MDE_TENANT_ID', 'AZURE_TENANT_ID')),
+    # AZURE_TENANT and AZURE_SECRET last: what AWX's built-in "Microsoft Azure Resource Manager" credential injects
+    tenant_id=dict(type='str', **_env('MDE_TENANT_ID', 'AZURE_TENANT_ID', 'AZURE_TENANT')),
     client_id=dict(type='str', **_env('MDE_CLIENT_ID', 'AZURE_CLIENT_ID')),
-    client_secret=dict(type='str', no_log=True, **_env('MDE_CLIENT_SECRET', 'AZURE_CLIENT_SECRET')),
+    client_secret=dict(type='str', no_log=True, **_env('MDE_CLIENT_SECRET', 'AZURE_CLIENT_SECRET', 'AZURE_SECRET')),
     client_certificate_path=dict(type='path', **_env('MDE_CLIENT_CERTIFICATE_PATH', 'AZURE_CLIENT_CERTIFICATE_PATH')),
     client_certificate_password=dict(type='str', no_log=True, **_env('MDE_CLIENT_CERTIFICATE_PASSWORD', 'AZURE_CLIENT_CERTIFICATE_PASSWORD')),
     access_token=dict(type='str', no_log=True, **_env('MDE_ACCESS_TOKEN')),

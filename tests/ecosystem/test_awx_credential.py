@@ -167,3 +167,43 @@ def test_job_through_ansible_runner(case, credential_type, emulator, built_colle
     for secret in (inputs.get('client_secret'), inputs.get('client_certificate_password')):
         if secret:
             assert secret not in stdout
+
+
+def test_job_with_the_builtin_azure_credential(emulator, built_collection, tmp_path, monkeypatch):
+    """AWX's built-in "Microsoft Azure Resource Manager" credential, unchanged: the modules read its
+    AZURE_CLIENT_ID, AZURE_TENANT and AZURE_SECRET (the azure.azcollection names)."""
+    settings, control = emulator
+    default = settings['apps']['default']
+    private_data_dir = tmp_path / 'job'
+    (private_data_dir / 'project').mkdir(parents=True)
+    (private_data_dir / 'project' / 'playbook.yml').write_text(read(PLAYBOOK), encoding='utf-8')
+    env = awx_inject.inject_azure_rm({'subscription': '00000000-0000-0000-0000-000000000000', 'client': default['client_id'],
+                                      'tenant': settings['tenant_id'], 'secret': default['client_secret']},
+                                     str(private_data_dir))
+    assert set(env) == {'AZURE_SUBSCRIPTION_ID', 'AZURE_CLIENT_ID', 'AZURE_TENANT', 'AZURE_SECRET'}
+    # Only for the emulator: a real tenant needs none of these three (the commercial cloud's hosts and the
+    # system's CA certificates are the defaults); they point the job at the emulator and its private CA.
+    env.update(MDE_API_URL=settings['api_url'], MDE_AUTHORITY_HOST=settings['authority_host'], MDE_CA_PATH=settings['ca_path'])
+    awx_inject.write_envvars(env, str(private_data_dir))
+
+    action = new_pending_action(control, comment='awx azure_rm')
+    mark = last_seq(control)
+    for name in list(os.environ):
+        if name.startswith(('MDE_', 'AZURE_', 'ANSIBLE_')):
+            monkeypatch.delenv(name)
+    for name, value in clean_env(tmp_path, ANSIBLE_COLLECTIONS_PATH=built_collection['collections_path']).items():
+        monkeypatch.setenv(name, value)
+    comment = 'cancelled by an AWX job (built-in Azure credential)'
+    result = ansible_runner.run(private_data_dir=str(private_data_dir), playbook='playbook.yml', quiet=True,
+                                extravars={'eco_action_id': action['id'], 'eco_comment': comment})
+    stdout = result.stdout.read()
+    assert (result.status, result.rc) == ('successful', 0), stdout
+
+    state = control.action(action['id'])
+    assert state['status'] == 'Cancelled' and state['cancellationComment'] == comment, state
+    log = control.requests(since=mark)['requests']
+    token_calls = [r for r in log if r['host'] == 'login' and r['method'] == 'POST']
+    assert len(token_calls) == 1 and token_calls[0]['client_id'] == default['client_id'], log
+    assert 'client_secret' in str(token_calls[0]['body'])
+    assert {r['client_id'] for r in log if r['host'] == 'api'} == {default['client_id']}
+    assert default['client_secret'] not in stdout

@@ -262,6 +262,27 @@ def test_env_only_options(monkeypatch, option, env, value, expected):
     assert params()[option] == expected
 
 
+@pytest.mark.parametrize('option, names', [
+    ('tenant_id', ['MDE_TENANT_ID', 'AZURE_TENANT_ID', 'AZURE_TENANT']),
+    ('client_secret', ['MDE_CLIENT_SECRET', 'AZURE_CLIENT_SECRET', 'AZURE_SECRET']),
+])
+def test_awx_azure_names_are_the_last_fallbacks(monkeypatch, option, names):
+    """AZURE_TENANT / AZURE_SECRET (AWX's built-in Azure credential) count only when the others are unset."""
+    for name in reversed(names):
+        monkeypatch.setenv(name, 'from-%s' % name)
+        assert params()[option] == 'from-%s' % name
+    assert params(**{option: 'from-option'})[option] == 'from-option'
+
+
+def test_builtin_azure_credential_alone_gives_a_secret_login(monkeypatch):
+    """What AWX's "Microsoft Azure Resource Manager" credential injects is enough."""
+    for name, value in (('AZURE_CLIENT_ID', 'c'), ('AZURE_TENANT', 't'), ('AZURE_SECRET', SECRET),
+                        ('AZURE_SUBSCRIPTION_ID', 's')):
+        monkeypatch.setenv(name, value)
+    m = chosen()
+    assert m.identity + (m.name, m.credential) == ('t', 'c', 'client_secret', SECRET)
+
+
 def test_each_option_resolves_on_its_own(monkeypatch):
     monkeypatch.setenv('AZURE_CLIENT_ID', 'client-from-env')
     monkeypatch.setenv('MDE_CLIENT_SECRET', SECRET)
