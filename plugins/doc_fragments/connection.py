@@ -130,7 +130,7 @@ options:
     type: float
     default: 10
 notes:
-  - Each connection option is resolved on its own, from the task option, then its environment variables, then its default.
+  - Each connection option is resolved on its own, from the task option, then its environment variables (an empty one counts as unset), then its default.
     Then the first present of O(access_token), O(client_certificate_path) and O(client_secret) is used.
   - Set connection options once per play with C(module_defaults) and the action group C(group/defender.endpoint.mde).
   - "The modules talk to the API from where they run; run them on the controller (C(delegate_to: localhost) or C(connection: local)).

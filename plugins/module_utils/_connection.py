@@ -18,7 +18,7 @@ import math
 import os
 import re
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import AnsibleFallbackNotFound
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._clouds import CLOUDS
@@ -29,8 +29,18 @@ except ImportError:  # pragma: no cover
     from urlparse import urlsplit  # type: ignore
 
 
+def _set_env(*names):
+    """Ansible's env_fallback, except that an empty variable counts as unset: an AWX credential injects every
+    variable of its type, an empty one for each field left empty (the rate limits, for example)."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise AnsibleFallbackNotFound
+
+
 def _env(*names):
-    return {'fallback': (env_fallback, list(names))}
+    return {'fallback': (_set_env, list(names))}
 
 
 CONNECTION_ARGSPEC = dict(

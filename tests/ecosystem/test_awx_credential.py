@@ -28,6 +28,7 @@ ENV_OF_INPUT = {
     'tenant_id': 'MDE_TENANT_ID', 'client_id': 'MDE_CLIENT_ID', 'client_secret': 'MDE_CLIENT_SECRET',
     'client_certificate': 'MDE_CLIENT_CERTIFICATE_PATH', 'client_certificate_password': 'MDE_CLIENT_CERTIFICATE_PASSWORD',
     'cloud': 'MDE_CLOUD', 'api_url': 'MDE_API_URL', 'authority_host': 'MDE_AUTHORITY_HOST', 'ca_bundle': 'MDE_CA_PATH',
+    'rate_limit_per_minute': 'MDE_RATE_LIMIT_PER_MINUTE', 'rate_limit_per_hour': 'MDE_RATE_LIMIT_PER_HOUR',
 }
 
 
@@ -73,6 +74,15 @@ def test_empty_inputs_inject_nothing_usable(credential_type, tmp_path):
     assert env['MDE_CLIENT_CERTIFICATE_PATH'] == '' and env['MDE_CA_PATH'] == ''
     assert env['MDE_CLOUD'] == 'commercial'
     assert env['MDE_API_URL'] == '' and env['MDE_CLIENT_CERTIFICATE_PASSWORD'] == ''
+    # AWX renders every env injector: empty rate limits arrive as empty variables (the modules then use 100 / 1500;
+    # the certificate jobs below run with them empty)
+    assert env['MDE_RATE_LIMIT_PER_MINUTE'] == '' and env['MDE_RATE_LIMIT_PER_HOUR'] == ''
+
+
+def test_rate_limits_are_injected_when_set(credential_type, tmp_path):
+    env = awx_inject.inject(credential_type, {'tenant_id': 't', 'client_id': 'c', 'client_secret': 's',
+                                              'rate_limit_per_minute': '50', 'rate_limit_per_hour': '700'}, str(tmp_path))
+    assert env['MDE_RATE_LIMIT_PER_MINUTE'] == '50' and env['MDE_RATE_LIMIT_PER_HOUR'] == '700'
 
 
 def test_lookup_keeps_the_templates(credential_type, tmp_path):
@@ -106,7 +116,8 @@ def _cases(settings):
               'authority_host': settings['authority_host'], 'ca_bundle': read(settings['ca_path'])}
     return {
         'client_secret': (default['client_id'], dict(common, client_id=default['client_id'],
-                                                     client_secret=default['client_secret'], cloud='commercial')),
+                                                     client_secret=default['client_secret'], cloud='commercial',
+                                                     rate_limit_per_minute='50', rate_limit_per_hour='700')),
         'certificate_pem': (cert['client_id'], dict(common, client_id=cert['client_id'],
                                                     client_certificate=read(cert['certificate_path']))),
         'certificate_encrypted_pem_and_password': (cert['client_id'], dict(

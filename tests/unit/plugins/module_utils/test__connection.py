@@ -283,6 +283,25 @@ def test_builtin_azure_credential_alone_gives_a_secret_login(monkeypatch):
     assert m.identity + (m.name, m.credential) == ('t', 'c', 'client_secret', SECRET)
 
 
+@pytest.mark.parametrize('option, env, default', [
+    ('rate_limit_per_minute', 'MDE_RATE_LIMIT_PER_MINUTE', 100),
+    ('rate_limit_per_hour', 'MDE_RATE_LIMIT_PER_HOUR', 1500),
+])
+def test_rate_limits_from_env_and_empty_is_unset(monkeypatch, option, env, default):
+    """An AWX credential injects an empty variable for an empty field: the default then."""
+    monkeypatch.setenv(env, '')
+    assert params()[option] == default
+    monkeypatch.setenv(env, '50')
+    assert params()[option] == 50
+    assert Settings(params()).__dict__[option] == 50
+
+
+def test_empty_variable_counts_as_unset_in_the_fallback_order(monkeypatch):
+    monkeypatch.setenv('MDE_CLIENT_SECRET', '')
+    monkeypatch.setenv('AZURE_CLIENT_SECRET', SECRET)
+    assert params()['client_secret'] == SECRET
+
+
 def test_each_option_resolves_on_its_own(monkeypatch):
     monkeypatch.setenv('AZURE_CLIENT_ID', 'client-from-env')
     monkeypatch.setenv('MDE_CLIENT_SECRET', SECRET)
