@@ -33,7 +33,7 @@ import traceback
 
 from ansible.module_utils.basic import missing_required_lib
 
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error, join_sentences
 from ansible_collections.defender.endpoint.plugins.module_utils._clouds import MICROSOFT_LOGIN_HOSTS
 from ansible_collections.defender.endpoint.plugins.module_utils._http import transport_error
 from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES, parse_retry_after, retry_loop
@@ -77,8 +77,8 @@ def load_certificate(path, password):
         with open(path, 'rb') as handle:
             data = handle.read()
     except (IOError, OSError) as exc:
-        raise config_error('client_certificate_path %s cannot be read: %s. Point it at a PEM or PKCS#12 (PFX) file '
-                           'readable by the user running the module.' % (path, exc.strerror or exc))
+        raise config_error(join_sentences('client_certificate_path %s cannot be read: %s' % (path, exc.strerror or exc),
+                                          'Point it at a PEM or PKCS#12 (PFX) file readable by the user running the module.'))
     pw_bytes = password.encode('utf-8') if password else None
     if b'-----BEGIN' in data:
         key_blocks = _pem_blocks(data, br'[A-Z ]*PRIVATE KEY')
@@ -128,9 +128,9 @@ def entra_error(body, status, authority):
     first_line = description.splitlines()[0].strip() if description else code
     aadsts = re.match(r'(AADSTS\d+)', first_line)
     hint = ENTRA_HINTS.get(aadsts.group(1)) if aadsts else None
-    msg = 'Entra ID (%s) rejected the credentials: %s. %s' % (authority, first_line, hint or CREDENTIAL_HINT)
+    msg = join_sentences('Entra ID (%s) rejected the credentials: %s' % (authority, first_line), hint or CREDENTIAL_HINT)
     if hint:
-        msg += ' ' + CREDENTIAL_HINT
+        msg = join_sentences(msg, CREDENTIAL_HINT)
     return MdeError(msg, kind='auth', status=status, error_code=code, error_message=first_line,
                     correlation_id=body.get('correlation_id'))
 

@@ -50,3 +50,14 @@ class MdeError(Exception):
 def config_error(msg):
     """Bad input detected before any request was sent."""
     return MdeError(msg, kind='config')
+
+
+def join_sentences(msg, extra=''):
+    """Append a sentence to a message that may or may not end with a full stop, with exactly one between them.
+
+    Every message that puts a sentence after text from elsewhere (an API or Entra ID message, an exception)
+    joins through here, so a text that already ends in a full stop does not give "..". With no ``extra``,
+    the message is ended with one full stop.
+    """
+    base = msg.rstrip().rstrip('.')
+    return '%s. %s' % (base, extra) if extra else base + '.'

@@ -25,7 +25,7 @@ import re
 import time
 import traceback
 
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, join_sentences  # noqa: F401 (re-exported)
 from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES, CallWaits, backoff_delay, parse_retry_after, retry_loop
 from ansible_collections.defender.endpoint.plugins.module_utils import _files
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
@@ -142,12 +142,14 @@ def transport_error(exc, peer, settings, policy):
                         'bundle; validate_certs=false turns verification off and is not recommended.' % (peer, _reason(exc)),
                         kind='transport')
     if _not_sent(exc):
-        return policy.failure(MdeError('Could not connect to %s: %s. Check the host, the network path (proxy, firewall) '
-                                       'and that the service is up.' % (peer, _reason(exc)), kind='transport'), sent=False)
+        return policy.failure(MdeError(join_sentences('Could not connect to %s: %s' % (peer, _reason(exc)),
+                                                      'Check the host, the network path (proxy, firewall) and that the service is up.'),
+                                       kind='transport'), sent=False)
     if isinstance(exc, requests.exceptions.ReadTimeout):
         err = MdeError('%s sent no answer within timeout=%s s.' % (peer, settings.timeout), kind='transport', maybe_sent=True)
     else:
-        err = MdeError('The connection to %s broke before an answer arrived: %s.' % (peer, _reason(exc)), kind='transport', maybe_sent=True)
+        err = MdeError(join_sentences('The connection to %s broke before an answer arrived: %s' % (peer, _reason(exc))), kind='transport',
+                       maybe_sent=True)
     return policy.failure(err)
 
 
@@ -175,11 +177,6 @@ def _snippet(text, limit=200):
     text = re.sub(r'<[^>]+>', ' ', text)
     text = re.sub(r'\s+', ' ', text).strip()
     return text[:limit] + ('...' if len(text) > limit else '')
-
-
-def join_sentences(msg, extra):
-    """Append a sentence to a message that may or may not end with a full stop."""
-    return '%s. %s' % (msg.rstrip().rstrip('.'), extra)
 
 
 def api_error(method, path, response, hint=None):

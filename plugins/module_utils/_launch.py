@@ -191,8 +191,8 @@ class Launcher:
         else:
             why = 'A %s is still running on the machine with other parameters: %s. MDE runs one action of a kind at a time' % (
                 spec.action_type, _running_other(action))
-        err = MdeError('%s. Wait for it to finish, or cancel it with defender.endpoint.mde_machine_action_cancel, then run this '
-                       'task again.' % why, kind='api', details={'machine_action': ma.to_result(action)})
+        err = MdeError(join_sentences(why, 'Wait for it to finish, or cancel it with defender.endpoint.mde_machine_action_cancel, then '
+                                           'run this task again.'), kind='api', details={'machine_action': ma.to_result(action)})
         if refused is not None:
             err.status, err.error_code, err.error_message, err.correlation_id = (refused.status, refused.error_code,
                                                                                  refused.error_message, refused.correlation_id)

@@ -24,6 +24,8 @@ import math
 import random
 from email.utils import parsedate_tz, mktime_tz
 
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import join_sentences
+
 # The server errors that may pass when tried again, for API and login calls alike; a 429 is
 # retried by every kind of call (the server refused it unprocessed).
 RETRY_STATUSES = (500, 502, 503, 504)
@@ -195,19 +197,19 @@ def retry_loop(attempt, max_retries, max_wait, sleep, waits=None):
         except RetryableError as exc:
             err = exc.error
             if retry >= max_retries:
-                err.msg = '%s Gave up after %d attempt(s) (max_retries=%d).' % (err.msg, retry + 1, max_retries)
+                err.msg = join_sentences(err.msg, 'Gave up after %d attempt(s) (max_retries=%d).' % (retry + 1, max_retries))
                 err.args = (err.msg,)
                 raise err
             delay = exc.delay if exc.delay is not None else backoff_delay(retry, cap=max_wait)
             if delay > max_wait:
-                err.msg = '%s The server asked to wait %.0f s before retrying, more than max_wait=%s s; ' \
-                          'run again later or raise max_wait.' % (err.msg, delay, max_wait)
+                err.msg = join_sentences(err.msg, 'The server asked to wait %.0f s before retrying, more than max_wait=%s s; '
+                                                  'run again later or raise max_wait.' % (delay, max_wait))
                 err.args = (err.msg,)
                 raise err
             if not waits.fits(delay):
-                err.msg = '%s Gave up after %d attempt(s): this call has waited %.0f s, and waiting %.0f s more before retrying ' \
-                          'would pass %s; run again later or raise max_wait or max_retries.' % (
-                              err.msg, retry + 1, waits.waited, delay, waits.bound())
+                err.msg = join_sentences(err.msg, 'Gave up after %d attempt(s): this call has waited %.0f s, and waiting %.0f s more '
+                                                  'before retrying would pass %s; run again later or raise max_wait or max_retries.' % (
+                                                      retry + 1, waits.waited, delay, waits.bound()))
                 err.args = (err.msg,)
                 raise err
             waits.sleep(delay)
