@@ -412,4 +412,11 @@ def choose_auth_method(settings, params, methods=None):
     for method in methods or AUTH_METHODS:
         if method.present(params):
             return method(settings, params).validate()
-    raise config_error(NO_CREDENTIALS)
+    raise config_error(join_sentences(NO_CREDENTIALS, _found_and_missing(settings)))
+
+
+def _found_and_missing(settings):
+    """What a run without usable credentials has (from options or environment) and what it still needs."""
+    found = [name for name in ('tenant_id', 'client_id') if getattr(settings, name, None)]
+    missing = [name for name in ('tenant_id', 'client_id') if name not in found] + ['client_secret or client_certificate_path']
+    return 'Found: %s; missing: %s (or access_token alone).' % (', '.join(found) or 'none of them', ', '.join(missing))

@@ -63,6 +63,12 @@ def _ids(actions):
     return set((a.get('id') or '').lower() for a in actions if a.get('id'))
 
 
+# A launch answered 404: the ID is well formed (checked before any request) but names no machine.
+UNKNOWN_MACHINE_HINT = ('No machine has the ID %s in the tenant (or it is outside the data retention period), so nothing was '
+                        'launched. Find a machine\'s ID with defender.endpoint.mde_machine_info by computer_dns_name, or pass '
+                        'computer_dns_name instead of machine_id.')
+
+
 def _running_other(action):
     return '%s action %s (%s, created %s, comment "%s")' % (action.get('type'), action.get('id'), action.get('status'),
                                                             action.get('creationDateTimeUtc'), action.get('requestorComment'))
@@ -119,7 +125,7 @@ class Launcher:
         body['Comment'] = comment
         try:
             dummy, action = self.client.request('POST', '/api/machines/%s/%s' % (machine_id, spec.verb), spec.api, body=body,
-                                                call='launch')
+                                                call='launch', not_found_hint=UNKNOWN_MACHINE_HINT % machine_id)
         except MdeError as err:
             if err.status == 400:
                 # ActiveRequestAlreadyExists ("Action is already in progress"), or a collection already running:

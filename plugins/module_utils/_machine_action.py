@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from ansible_collections.defender.endpoint.plugins.module_utils._entities import EntitySet, any_of, entity_result, odata_string
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
-from ansible_collections.defender.endpoint.plugins.module_utils._wait import wait_final
+from ansible_collections.defender.endpoint.plugins.module_utils._wait import machine_seen_note, wait_final
 
 ACTION_TYPES = [
     'CollectInvestigationPackage', 'Isolate', 'LiveResponse', 'Offboard', 'RestrictCodeExecution',
@@ -32,6 +32,7 @@ CANCELLED_STATUSES = frozenset(['cancelled', 'canceled'])
 
 _GUID = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
 _MACHINE_ID = re.compile(r'^[0-9a-fA-F]{32,64}$')
+_NUMBER = re.compile(r'^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$')
 _ISO = re.compile(r'^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$', re.I)
 
 
@@ -43,17 +44,25 @@ def is_cancelled(status):
     return (status or '').lower() in CANCELLED_STATUSES
 
 
+def _quote_hint(value, option):
+    """For an ID that YAML read as a number (digits only, or a float such as 1e+39): say to quote it."""
+    if _NUMBER.match(value or ''):
+        return (' It looks like a number: YAML reads an unquoted ID of digits (such as 0000...) as an integer and drops '
+                'its leading zeros; quote the value (%s: "...").' % option)
+    return ''
+
+
 def check_action_id(value, option='id'):
     if not _GUID.match(value or ''):
         raise config_error('%s must be a machine action ID, a GUID such as 3f1c7e22-9b4d-4a55-8e0f-6d2a91c4b708; got "%s". '
-                           'Find IDs with defender.endpoint.mde_machine_action_info.' % (option, value))
+                           'Find IDs with defender.endpoint.mde_machine_action_info.%s' % (option, value, _quote_hint(value, option)))
     return value.lower()
 
 
 def check_machine_id(value, option='machine_id'):
     if not _MACHINE_ID.match(value or ''):
-        raise config_error('%s must be an MDE device ID (40 hexadecimal characters, as in the device page URL); got "%s".'
-                           % (option, value))
+        raise config_error('%s must be an MDE device ID (40 hexadecimal characters, as in the device page URL); got "%s".%s'
+                           % (option, value, _quote_hint(value, option)))
     return value.lower()
 
 
@@ -178,7 +187,8 @@ class MachineActions(EntitySet):
 
     def wait(self, action, timeout, interval):
         """Poll until the action is final; fail after ``timeout`` seconds with the action in the result."""
-        return wait_final(self.get, action, timeout, interval, is_final, to_result, self.sleep, self.clock)
+        return wait_final(self.get, action, timeout, interval, is_final, to_result, self.sleep, self.clock,
+                          pending_note=lambda current, waited: machine_seen_note(self.client, current.get('machineId'), waited))
 
 
 class CancelRun:
