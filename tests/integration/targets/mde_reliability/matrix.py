@@ -179,7 +179,7 @@ FAULTS = [
      'msg': ['401', 'permissions']},
     {'name': 'wait that never ends (wait_timeout=4)', 'on': 'api', 'rows': ['cancel_by_id'], 'skip': 1, 'args': {'wait': True, 'wait_timeout': 4},
      'rule': {'kind': 'status', 'status': 200, 'body': {'id': '{action_id}', 'status': 'Pending', 'machineId': '{machine_id}'}},
-     'times': 0, 'expect': 'fails', 'msg': ['still Pending', 'wait_timeout=4']},
+     'times': 0, 'expect': 'fails', 'msg': ['still queued (Pending)', 'wait_timeout=4']},
     {'name': 'action turns final during the cancel', 'on': 'write', 'rows': CANCEL_ROWS, 'rule': {'kind': 'finalize_on_cancel', 'final_status': 'Succeeded'},
      'times': 1, 'expect': 'final'},
     # A launch POST is never resent once it may have reached the server: a lost answer (timeout, broken connection, 5xx) is

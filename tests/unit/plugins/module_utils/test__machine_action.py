@@ -306,4 +306,5 @@ def test_wait_times_out_with_the_action_in_the_details(tmp_path, clock):
     assert not any(key.startswith('@odata') for key in details)
     assert clock.sleeps == [10, 10, 5]  # never sleeps past the deadline
     assert clock() == start + 25
-    assert len(session.calls) == 3
+    # three polls, then (the action still Pending) one look-up of its machine for the message
+    assert len(session.calls) == 4 and session.calls[-1][1].endswith('/api/machines/%s' % MACHINE_ID)
