@@ -268,11 +268,17 @@ def run_cancel(argument_spec, **kwargs):
             raise config_error('wait_timeout must be a positive number of seconds, got %d.' % p['wait_timeout'])
         action_id = ma.check_action_id(p['id']) if p['id'] else None
         machine_id = ma.check_machine_id(p['machine_id']) if p['machine_id'] else None
+        name = _machine.check_computer_dns_name(p['computer_dns_name']) if p['computer_dns_name'] else None
+        if p['type'] and action_id:
+            raise config_error('type filters the actions of a machine: it needs machine_id or computer_dns_name, not id. Drop type '
+                               'to cancel the one action id names.')
     except MdeError as err:
         module.fail_from_error(err)
 
     actions = ma.MachineActions(module.client)
     try:
+        if name:
+            machine_id = _machine.Machines(module.client).resolve(computer_dns_name=name)
         targets = [actions.get(action_id)] if action_id else actions.cancellable(machine_id, p['type'])
     except MdeError as err:
         module.fail_from_error(err)
@@ -301,10 +307,14 @@ def run_action_info(argument_spec, **kwargs):
             action = ma.MachineActions(module.client).find(ma.check_action_id(p['id']))
             found = [action] if action else []
         else:
+            machine_id = ma.check_machine_id(p['machine_id']) if p['machine_id'] else None
+            created_after = ma.parse_timestamp(p['created_after'], 'created_after') if p['created_after'] else None
+            if p['computer_dns_name']:
+                machine_id = _machine.Machines(module.client).resolve(computer_dns_name=_machine.check_computer_dns_name(p['computer_dns_name']))
             odata_filter = ma.build_filter(
-                machine_id=ma.check_machine_id(p['machine_id']) if p['machine_id'] else None,
+                machine_id=machine_id,
                 statuses=p['status'], types=p['type'], requestor=p['requestor'],
-                created_after=ma.parse_timestamp(p['created_after'], 'created_after') if p['created_after'] else None)
+                created_after=created_after)
             found = ma.MachineActions(module.client).list(odata_filter)
     except MdeError as err:
         module.fail_from_error(err)

@@ -24,7 +24,7 @@ options:
   id:
     description:
       - The ID (a GUID) of the machine action to cancel.
-      - Exactly one of O(id) and O(machine_id) is required.
+      - Exactly one of O(id), O(machine_id) and O(computer_dns_name) is required.
     type: str
     aliases: [action_id]
   machine_id:
@@ -32,9 +32,16 @@ options:
       - Cancel every action on this machine (its 40-character MDE device ID) that is C(Pending) or C(InProgress).
       - The actions are found with a server-side filter; see O(type) to narrow them.
     type: str
+  computer_dns_name:
+    description:
+      - Like O(machine_id), naming the machine by its name instead of its ID.
+      - Resolved as the launching modules resolve it, as the fully qualified name or the short name before the first dot, compared
+        case-insensitively; a name that matches no machine, or several (re-imaged or re-onboarded devices keep old records),
+        fails before anything is cancelled, listing the candidates.
+    type: str
   type:
     description:
-      - With O(machine_id), cancel only actions of these types (the API's spellings).
+      - With O(machine_id) or O(computer_dns_name), cancel only actions of these types (the API's spellings).
     type: list
     elements: str
     choices:
@@ -113,6 +120,13 @@ EXAMPLES = r'''
     wait_timeout: 600
   delegate_to: localhost
   register: cancelled
+
+- name: Cancel the scans still queued on a machine named by its name
+  defender.endpoint.mde_machine_action_cancel:
+    computer_dns_name: db-prod-02
+    type: [RunAntiVirusScan]
+    comment: Scan window moved, INC-4711
+  delegate_to: localhost
 
 # Connection settings once for several tasks (module_defaults also works on a play);
 # without them, every module reads the MDE_* environment variables.
@@ -210,14 +224,14 @@ def main():
         argument_spec=dict(
             id=dict(type='str', aliases=['action_id']),
             machine_id=dict(type='str'),
+            computer_dns_name=dict(type='str'),
             type=dict(type='list', elements='str', choices=ma.ACTION_TYPES),
             comment=dict(type='str', required=True),
             wait=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=600),
         ),
-        mutually_exclusive=[('id', 'machine_id')],
-        required_one_of=[('id', 'machine_id')],
-        required_by={'type': 'machine_id'},
+        mutually_exclusive=[('id', 'machine_id', 'computer_dns_name')],
+        required_one_of=[('id', 'machine_id', 'computer_dns_name')],
         supports_check_mode=True,
     )
 

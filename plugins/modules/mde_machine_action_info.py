@@ -27,6 +27,13 @@ options:
     description:
       - Only actions on this machine (its 40-character MDE device ID).
     type: str
+  computer_dns_name:
+    description:
+      - Only actions on the machine of this name; cannot be combined with O(machine_id).
+      - Resolved as the launching modules resolve it, as the fully qualified name or the short name before the first dot, compared
+        case-insensitively; a name that matches no machine, or several (re-imaged or re-onboarded devices keep old records),
+        fails before any action is looked up, listing the candidates.
+    type: str
   status:
     description:
       - Only actions in one of these statuses.
@@ -86,6 +93,12 @@ EXAMPLES = r'''
       - InProgress
   delegate_to: localhost
   register: running
+
+- name: Actions on a machine named by its name
+  defender.endpoint.mde_machine_action_info:
+    computer_dns_name: db-prod-02
+  delegate_to: localhost
+  register: on_db
 
 - name: Isolations requested by the SOC automation since May
   defender.endpoint.mde_machine_action_info:
@@ -159,7 +172,7 @@ machine_actions:
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
 from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 
-FILTERS = ('machine_id', 'status', 'type', 'requestor', 'created_after')
+FILTERS = ('machine_id', 'computer_dns_name', 'status', 'type', 'requestor', 'created_after')
 
 
 def main():
@@ -167,12 +180,13 @@ def main():
         argument_spec=dict(
             id=dict(type='str', aliases=['action_id']),
             machine_id=dict(type='str'),
+            computer_dns_name=dict(type='str'),
             status=dict(type='list', elements='str', choices=ma.STATUSES),
             type=dict(type='list', elements='str', choices=ma.ACTION_TYPES),
             requestor=dict(type='str'),
             created_after=dict(type='str'),
         ),
-        mutually_exclusive=[('id', f) for f in FILTERS],
+        mutually_exclusive=[('id', f) for f in FILTERS] + [('machine_id', 'computer_dns_name')],
         supports_check_mode=True,
     )
 
