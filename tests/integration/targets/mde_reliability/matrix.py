@@ -253,7 +253,7 @@ BAD_INPUTS = [
     ('mde_machine_action_cancel', {'id': ACTION_ID}, {}, 'comment', 'missing required arguments'),
     ('mde_machine_action_cancel', {'id': ACTION_ID, 'machine_id': MACHINE, 'comment': 'x'}, {}, 'id|machine_id', 'mutually exclusive'),
     ('mde_machine_action_cancel', {'comment': 'x'}, {}, 'id, machine_id', 'one of the following is required'),
-    ('mde_machine_action_cancel', {'id': ACTION_ID, 'type': ['Isolate'], 'comment': 'x'}, {}, "'type'", 'required by'),
+    ('mde_machine_action_cancel', {'id': ACTION_ID, 'type': ['Isolate'], 'comment': 'x'}, {}, 'type', 'needs machine_id or computer_dns_name'),
     ('mde_machine_action_cancel', {'machine_id': MACHINE, 'type': ['Isolation'], 'comment': 'x'}, {}, 'type', 'Isolate'),
     ('mde_machine_action_cancel', {'machine_id': 'desktop-39g9tgl.contoso.com', 'comment': 'x'}, {}, 'machine_id', '40 hexadecimal'),
     ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': 'x', 'wait': True, 'wait_timeout': 0}, {}, 'wait_timeout', 'positive'),
