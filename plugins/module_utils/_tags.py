@@ -13,7 +13,9 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
+from ansible_collections.defender.endpoint.plugins.module_utils._entities import checked_entity
+from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error, join_sentences
+from ansible_collections.defender.endpoint.plugins.module_utils._retry import RetryableError, retry_loop
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
 
@@ -65,17 +67,49 @@ class MachineTags:
         return self.machines.get(resolved)
 
     def change(self, machine, tag, present):
-        """Send the tag change; returns the updated Machine. A lost answer is checked by reading the machine again."""
+        """Send the tag change; returns the updated Machine.
+
+        The POST is not sent again blindly once it may have reached the server (a 5xx, a read timeout, a
+        broken connection): the machine is read back first. Its tags say whether the change was applied
+        (then that is the answer, with one POST); if not, sending it again is safe, since Add and Remove
+        set the tag whatever it was, and it is sent again under the one retry policy (``_retry``:
+        max_retries, max_wait, the waits of the whole change bounded together).
+        """
         machine_id = machine['id'].lower()
+        path = '/api/machines/%s/tags' % machine_id
         body = {'Value': tag, 'Action': 'Add' if present else 'Remove'}
+        waits = self.client.call_waits()
+
+        def attempt(dummy_retry):
+            try:
+                dummy_status, answer = self.client.request('POST', path, TAGS_API, body=body, call='launch', waits=waits,
+                                                           not_found_hint=self.machines.not_found_hint)
+            except MdeError as err:
+                if not err.maybe_sent:
+                    raise
+                current = self._read_back(machine_id, err)
+                if (tag in tags_of(current)) == present:
+                    return current
+                raise RetryableError(MdeError(join_sentences(err.msg, 'The machine\'s tags, read back, show the change was not applied.'),
+                                              kind=err.kind, status=err.status, error_code=err.error_code,
+                                              error_message=err.error_message, correlation_id=err.correlation_id))
+            if isinstance(answer, dict) and isinstance(answer.get('id'), str) and answer['id'].lower() == machine_id:
+                return answer
+            # a 200 that is not this machine (a proxy, another service): the machine read back is the truth
+            current = self._read_back(machine_id)
+            if (tag in tags_of(current)) == present:
+                return current
+            checked_entity(answer, 'POST %s' % path, machine_id, what='machine')  # raises: names api_url
+            return current
+
+        return retry_loop(attempt, self.client.settings.max_retries, self.client.settings.max_wait, self.client.sleep, waits=waits)
+
+    def _read_back(self, machine_id, err=None):
         try:
-            dummy_status, updated = self.client.request('POST', '/api/machines/%s/tags' % machine_id, TAGS_API, body=body)
-        except MdeError as err:
-            if not err.maybe_sent:
+            return self.machines.get(machine_id)
+        except MdeError as read_err:
+            if err is None:
                 raise
-            updated = self.machines.get(machine_id)
-            if (tag in tags_of(updated)) != present:
-                raise
-        if not isinstance(updated, dict) or not updated.get('id'):
-            updated = self.machines.get(machine_id)
-        return updated
+            raise MdeError(join_sentences(err.msg, 'Whether the tag was changed could not be checked either: reading the machine back '
+                                                   'failed (%s). Run the task again: it changes the tags only if they are not as wanted.'
+                                          % read_err.msg.rstrip('.')), kind=err.kind, status=err.status)

@@ -275,6 +275,8 @@ class Handler(BaseHTTPRequestHandler):
             return mde_error(429, "TooManyRequests", "Rate limit is exceeded. Try again later.", headers=headers)
         if kind == "error":
             status = int(fault.get("status", 500))
+            if fault.get("process") and host == "api":  # a gateway's 5xx after the service applied the request
+                self._process(emu, req, op, handler)
             codes = {500: "InternalServerError", 502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
             if host == "storage":  # Azure Storage answers in XML
                 return storage.storage_error(status, "ServerBusy" if status == 503 else "InternalError",

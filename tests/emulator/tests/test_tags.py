@@ -49,3 +49,19 @@ def test_errors(api, readonly_api):
     _fails(api.post(path, {"Action": "Add"}), 400)
     _fails(api.post("/api/machines/%s/tags" % ("0" * 40), {"Value": "x", "Action": "Add"}), 404, "ResourceNotFound")
     _fails(readonly_api.post(path, {"Value": "x", "Action": "Add"}), 403, "Forbidden")
+
+
+def test_gateway_error_after_the_tag_was_applied(api, ctl):
+    """An ``error`` fault with ``process`` answers the 5xx after applying the POST (a gateway timing out on a
+    service that did the work); without ``process`` nothing changes."""
+    before = _tags(api)
+    ctl.add_faults({"api": "machine_tags", "kind": "error", "status": 504, "process": True},
+                   {"api": "machine_tags", "kind": "error", "status": 503})
+    resp = api.post("/api/machines/%s/tags" % WEB, {"Value": "INC-1", "Action": "Add"})
+    assert resp.status_code == 504 and error_code(resp) == "GatewayTimeout"
+    assert _tags(api) == before + ["INC-1"]
+    resp = api.post("/api/machines/%s/tags" % WEB, {"Value": "INC-1", "Action": "Remove"})
+    assert resp.status_code == 503
+    assert _tags(api) == before + ["INC-1"]
+    log = [r for r in ctl.requests(host="api")["requests"] if r["api"] == "machine_tags"]
+    assert [(r["status"], r["fault"]) for r in log[-2:]] == [(504, "error"), (503, "error")]

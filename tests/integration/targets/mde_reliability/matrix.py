@@ -32,6 +32,11 @@ CANCEL_ROWS = ['cancel_by_id', 'cancel_by_machine']
 # The token endpoint is reached before any module-specific code, through the one credential path all modules share: its
 # faults run on a cancel, a look-up, a launch and a download row (they run alone, so each row costs a serial cell).
 TOKEN_ROWS = ['cancel_by_id', 'info_by_id', 'av_scan', 'investigation_package']
+# Tag rows (``check: tag``) run on a fresh machine holding ``tags`` (``{tag}`` is the cell's tag); ``state`` is what the
+# task asks for. After the task the emulator's machineTags must be as asked when it succeeded (changed), unchanged when it
+# failed, and no tags POST may follow one the emulator applied (a lost answer is settled by reading the machine back).
+TAG_ROWS = ['machine_tag', 'machine_tag_remove_by_name']
+TAG = 'INC-4711 reliability'
 _SHA1 = '87662bc3d60e4200ceaf7aae249d1c343f4b83c9'
 _LR_COMMANDS = [{'type': 'RunScript', 'params': {'ScriptName': 'collect.ps1', 'Args': '-Full'}},
                 {'type': 'GetFile', 'params': {'Path': 'C:\\Windows\\Temp\\evidence.zip'}}]
@@ -60,6 +65,20 @@ ROWS = {
     'machine_info': {
         'module': 'mde_machine_info', 'args': {'id': '{machine_id}'},
         'read_op': 'get_machine', 'write_op': None, 'calls': 1, 'clean_calls': 1, 'check': 'machines',
+    },
+    # calls: the machine, then at most max_retries + 1 POSTs, each but the last followed by the read-back of the machine
+    'machine_tag': {
+        'module': 'mde_machine_tag', 'args': {'machine_id': '{machine_id}', 'tag': '{tag}'}, 'tags': ['prod'], 'state': 'present',
+        'read_op': 'get_machine', 'write_op': 'machine_tags', 'calls': 7, 'clean_calls': 2, 'check': 'tag',
+    },
+    # by name (the look-up that resolves it, then the machine) and Remove: the read-back judges the other way round
+    'machine_tag_remove_by_name': {
+        'faults': ['429 Retry-After seconds', 'HTTP 503', 'connection reset', 'HTML page with HTTP 200', 'HTTP 200 with JSON that is not the entity',
+                   'HTTP 503 on the tags POST', 'HTTP 504 on the tags POST, applied', 'reset after the tags POST was applied',
+                   'tags POST dropped after it was applied', 'HTTP 503 on the tags POST, always', 'token expires mid-play'],
+        'module': 'mde_machine_tag', 'args': {'computer_dns_name': '{computer_dns_name}', 'tag': '{tag}', 'state': 'absent'},
+        'tags': ['prod', '{tag}', 'web'], 'state': 'absent',
+        'read_op': 'list_machines', 'write_op': 'machine_tags', 'calls': 8, 'clean_calls': 3, 'check': 'tag',
     },
     'av_scan': {
         'module': 'mde_machine_av_scan', 'args': {'machine_id': '{machine_id}', 'scan_type': 'quick', 'comment': '{comment}'},
@@ -206,6 +225,30 @@ FAULTS = [
      'rule': {'kind': 'stall', 'seconds': 7, 'process': True}, 'times': 1, 'expect': 'recovers'},
     {'name': 'read timeout on the launch POST, not applied', 'on': 'write', 'rows': LAUNCH_ROWS,
      'rule': {'kind': 'stall', 'seconds': 7, 'process': False}, 'times': 1, 'expect': 'fails', 'msg': ['timeout=3', 'not launched', 'safe']},
+    # The tags POST: Add and Remove set the tag whatever it was, so it may be sent again, but never blindly once it may have
+    # reached the server: the machine is read back first, and its tags say whether the change was applied (then no POST
+    # follows) or not (then it is sent again, under max_retries). 429 is retried at once (nothing was processed).
+    {'name': '429 on the tags POST', 'on': 'write', 'rows': TAG_ROWS, 'rule': {'kind': 'throttle', 'retry_after': 1}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'HTTP 503 on the tags POST', 'on': 'write', 'rows': TAG_ROWS, 'rule': {'kind': 'error', 'status': 503}, 'times': 1,
+     'expect': 'recovers'},
+    {'name': 'HTTP 504 on the tags POST, applied', 'on': 'write', 'rows': TAG_ROWS, 'rule': {'kind': 'error', 'status': 504, 'process': True},
+     'times': 1, 'expect': 'recovers'},
+    {'name': 'HTTP 503 on the tags POST, always', 'on': 'write', 'rows': TAG_ROWS, 'rule': {'kind': 'error', 'status': 503}, 'times': 0,
+     'expect': 'fails', 'msg': ['503', 'read back, show the change was not applied', 'max_retries=2']},
+    {'name': 'reset before the tags POST was applied', 'on': 'write', 'rows': TAG_ROWS, 'rule': {'kind': 'reset', 'process': False},
+     'times': 1, 'expect': 'recovers'},
+    {'name': 'reset after the tags POST was applied', 'on': 'write', 'rows': TAG_ROWS, 'rule': {'kind': 'reset', 'process': True},
+     'times': 1, 'expect': 'recovers'},
+    {'name': 'tags POST dropped after it was applied', 'on': 'write', 'rows': TAG_ROWS, 'rule': {'kind': 'drop', 'process': True},
+     'times': 1, 'expect': 'recovers'},
+    {'name': 'read timeout on the tags POST, applied', 'on': 'write', 'rows': TAG_ROWS,
+     'rule': {'kind': 'stall', 'seconds': 7, 'process': True}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'read timeout on the tags POST, not applied', 'on': 'write', 'rows': TAG_ROWS,
+     'rule': {'kind': 'stall', 'seconds': 7, 'process': False}, 'times': 1, 'expect': 'recovers'},
+    {'name': 'tags POST answers 200 with JSON that is not the machine', 'on': 'write', 'rows': TAG_ROWS,
+     'rule': {'kind': 'status', 'status': 200, 'body': {'value': 'nope', 'id': 5}}, 'times': 0, 'expect': 'fails',
+     'msg': ['not the expected machine', 'api_url']},
     # The comment of a finished action reused within CLOCK_SKEW (300 s): the cell's machine already holds a Succeeded action
     # of the row's type with the cell's comment, created 180 s before (state rows: released again since, so that the task
     # launches). The lost answer was never applied: the recovery look-up must not take the old action for the new one.
@@ -296,6 +339,13 @@ BAD_INPUTS = [
     ('mde_machine_action_info', {}, {'MDE_ACCESS_TOKEN': '   '}, 'access_token (MDE_ACCESS_TOKEN)', 'holds no usable token'),
     ('mde_machine_action_cancel', {'id': ACTION_ID, 'comment': 'x', 'access_token': 'Bearer '}, {}, 'access_token (MDE_ACCESS_TOKEN)',
      'holds no usable token'),
+    ('mde_machine_tag', {'machine_id': MACHINE, 'tag': '  '}, {}, 'tag', 'must not be empty'),
+    ('mde_machine_tag', {'machine_id': MACHINE, 'tag': 'x' * 201}, {}, 'tag', 'at most 200 characters'),
+    ('mde_machine_tag', {'machine_id': MACHINE}, {}, 'tag', 'missing required arguments'),
+    ('mde_machine_tag', {'machine_id': MACHINE, 'tag': 'x', 'state': 'added'}, {}, 'state', 'one of: present, absent'),
+    ('mde_machine_tag', {'tag': 'x'}, {}, 'machine_id, computer_dns_name', 'one of the following is required'),
+    ('mde_machine_tag', {'machine_id': 'web-prod-01', 'tag': 'x'}, {}, 'machine_id', '40 hexadecimal'),
+    ('mde_machine_tag', {'computer_dns_name': "web' or true", 'tag': 'x'}, {}, 'computer_dns_name', 'host name or fully qualified'),
     ('mde_machine_info', {'id': 'web-prod-01'}, {}, 'id', '40 hexadecimal'),
     ('mde_machine_info', {'health_status': ['Online']}, {}, 'health_status', 'Active'),
     ('mde_machine_info', {'os_platform': ["Windows11' or 1 eq 1"]}, {}, 'os_platform', 'Windows11 or Linux'),
@@ -360,6 +410,9 @@ COVERED_BY = [
     {'rows': ['app_restriction', 'offboard'], 'by': 'isolation', 'on': ['write'], 'except': LAUNCH_POST_OWN,
      'why': 'the launch POST and its failure handling are the same code for every state module, with the running actions '
             'taken from the history look-up'},
+    {'rows': ['machine_tag'], 'by': 'machine_info', 'on': ['read', 'api'], 'except': ['slow answers just under timeout'],
+     'why': 'both read the machine through Machines.get (GET /api/machines/{id}, checked_entity) first, before any tag code; '
+            'the slow answers reach the tags POST too'},
     {'rows': ['info_by_id'], 'by': 'cancel_by_id', 'on': ['read', 'api'],
      'why': 'both read the action through MachineActions.get (GET /api/machineactions/{id}, checked_entity) first'},
     {'rows': ['info_by_id'], 'by': 'cancel_by_id', 'on': ['token'],

@@ -55,17 +55,28 @@ class Emulator(EmulatorControl):
         super(Emulator, self).__init__(cfg['mde_control_url'], cfg['mde_ca_path'], timeout=60)
         self.cfg = cfg
 
-    def new_machine(self, lifecycle=None):
+    def new_machine(self, lifecycle=None, tags=None):
         machine_id = uuid.uuid4().hex + uuid.uuid4().hex[:8]
-        machine = {'id': machine_id, 'computerDnsName': 'rel-%s.contoso.com' % machine_id[:8]}
+        machine = {'id': machine_id, 'computerDnsName': dns_name(machine_id)}
         if lifecycle:
             machine['_lifecycle'] = lifecycle
+        if tags is not None:
+            machine['machineTags'] = tags
         self.add_machine(machine)
         return machine_id
 
     def new_action(self, machine_id):
         return self.add_action({'machineId': machine_id, 'type': 'RunAntiVirusScan', 'lifecycle': {'pending': None},
                                 'requestorComment': 'reliability'})
+
+
+def dns_name(machine_id):
+    return 'rel-%s.contoso.com' % machine_id[:8]
+
+
+def machine_tags(emu, machine_id):
+    """The machine's machineTags as the emulator holds them."""
+    return [m for m in emu.state()['machines'] if m['id'] == machine_id][0].get('machineTags') or []
 
 
 def scan(paths, secrets):
@@ -226,15 +237,19 @@ def run_cell(runner, row_name, fault):
     row = matrix.ROWS[row_name]
     emu = runner.emu
     launch = row['check'] in ('launch', 'download')
+    tagging = row['check'] == 'tag'
     name = runner.name('%s %s' % (row_name, fault['name']))
-    # download rows wait for their action: a short life cycle keeps the wait short
-    machine_id = emu.new_machine({'pending': 5, 'in_progress': 5} if row.get('waits') else None)
+    # download rows wait for their action: a short life cycle keeps the wait short; tag rows start from the row's tags
+    tags_before = _fill(row['tags'], {'tag': matrix.TAG}) if tagging else None
+    machine_id = emu.new_machine({'pending': 5, 'in_progress': 5} if row.get('waits') else None, tags=tags_before)
     # a launch row starts from a machine without actions: whatever the emulator holds afterwards came from the task
-    action = None if launch else emu.new_action(machine_id)
-    keys = [action['id'], machine_id] if action else [machine_id]
+    action = None if launch or tagging else emu.new_action(machine_id)
+    # a machine named in a look-up (by name) is the cell's too: the name is the machine's alone
+    keys = [action['id'], machine_id] if action else [machine_id] + ([dns_name(machine_id)] if tagging else [])
     dest = os.path.join(runner.out, 'files', name)
     os.makedirs(dest)
-    ctx = {'action_id': action['id'] if action else '', 'machine_id': machine_id, 'comment': '%s %s' % (matrix.COMMENT, name), 'dest': dest}
+    ctx = {'action_id': action['id'] if action else '', 'machine_id': machine_id, 'comment': '%s %s' % (matrix.COMMENT, name), 'dest': dest,
+           'tag': matrix.TAG, 'computer_dns_name': dns_name(machine_id)}
     args = _fill(dict(row['args'], **fault.get('args', {})), ctx)
     args.update(matrix.BOUNDS)
     # ``twin``: the machine already holds a finished action of the type with the cell's comment (its id is not the cell's)
@@ -270,7 +285,7 @@ def run_cell(runner, row_name, fault):
         if entry['host'] == 'storage':
             # a live response result's path holds its action; while a link or storage fault cell runs, no other cell downloads
             return any(key in entry['path'] for key in keys) or (fault['on'] in ('link', 'storage') and entry['time'] >= started)
-        return entry['host'] == 'api' and (any(key in entry['path'] for key in keys) or machine_id in json.dumps(entry.get('query')))
+        return entry['host'] == 'api' and any(key in entry['path'] or key in json.dumps(entry.get('query')) for key in keys)
 
     if launch:  # the actions the task created: their polls and link calls are the cell's too
         keys.extend(a['id'] for a in emu.call('GET', '/control/state')['actions'] if a.get('machineId') == machine_id)
@@ -288,6 +303,10 @@ def run_cell(runner, row_name, fault):
         mine = [a for a in found if a.get('type') == row['action_type'] and a.get('requestorComment') == ctx['comment']]
         state = {'status': '%d %s with the comment, %d action(s) in all' % (len(mine), row['action_type'], len(found)),
                  'launched': mine, 'all': found}
+    elif tagging:
+        tags = machine_tags(emu, machine_id)
+        state = {'status': 'tags %s' % json.dumps(tags), 'tags': tags, 'before': tags_before,
+                 'wanted': wanted_tags(tags_before, matrix.TAG, row['state'] == 'present')}
     else:
         state = emu.action(action['id'])
     if row['check'] == 'download':
@@ -344,6 +363,46 @@ def check_launch(row, args, state, result, failed, writes, after_launch=False):
     return len(launched), lost, problems
 
 
+def wanted_tags(tags, tag, present):
+    """The tags a machine holds once ``tag`` is added (present) or removed: compared case-sensitively, added at the end."""
+    kept = [t for t in tags if t != tag]
+    return kept + [tag] if present else kept
+
+
+def check_tag(args, state, result, failed, api_log):
+    """A tag cell: (POSTs after one the emulator applied, lost, problems) from the emulator's state and request log.
+
+    Succeeded: the machine's tags are as asked, reported changed, and returned as the emulator holds them. Failed: the tags
+    are as before. A tags POST whose answer may have been lost (5xx, broken or timed-out connection) is followed by another
+    only after a read-back of the machine, and none follows one the emulator applied."""
+    problems = []
+    tags, wanted = state['tags'], state['wanted']
+    if failed:
+        lost = int(tags != state['before'])
+        if lost:
+            problems.append('the task failed (%s) but the emulator holds the tags %s (before: %s)' % ((result.get('msg') or '')[:200], tags,
+                                                                                                   state['before']))
+    else:
+        returned = (result.get('machine_tags'), (result.get('machine') or {}).get('machine_tags'))
+        lost = int(tags != wanted or not result.get('changed') or returned != (tags, tags))
+        if lost:
+            problems.append('the task succeeded with changed=%s and the tags %s, but the emulator holds %s (wanted %s)'
+                            % (result.get('changed'), list(returned), tags, wanted))
+    calls = sorted((e for e in api_log if e['host'] == 'api'), key=lambda e: e['time'])  # by arrival: a stall is logged when it ends
+    writes = [i for i, e in enumerate(calls) if e['api'] == 'machine_tags' and e['method'] == 'POST']
+    if len(writes) > args['max_retries'] + 1:
+        problems.append('%d tags POSTs, more than the %d attempts allowed' % (len(writes), args['max_retries'] + 1))
+    applied = [i for i in writes if calls[i]['applied']]
+    after = [i for i in writes if applied and i > applied[0]]
+    if after:
+        problems.append('%d tags POST(s) sent after one the emulator applied' % len(after))
+    for one, two in zip(writes, writes[1:]):
+        maybe_sent = calls[one].get('fault') in SOCKET_KINDS or (calls[one].get('status') or 0) >= 500
+        if maybe_sent and not any(calls[i]['api'] == 'get_machine' for i in range(one + 1, two)):
+            problems.append('a tags POST sent again without reading the machine back after a lost answer')
+    return len(after), lost, problems
+
+
 def check_download(state, result, failed, api_log):
     """A download cell: the files in the cell's folder are exactly what the emulator serves, or none."""
     problems = []
@@ -382,14 +441,20 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
     msg = result.get('msg') or ''
     writes = [e for e in api_log if e['api'] == row['write_op'] and e['method'] == 'POST'] if row['write_op'] else []
     processed = bool(fault['rule'] and fault['rule'].get('process'))
-    applied = sum(1 for e in writes if e['status'] == 200 or (e['fault'] in SOCKET_KINDS and processed))
+    for e in api_log:  # whether the emulator applied the request: it answered it, or the fault processed it first
+        e['applied'] = (e['status'] in (200, 201) and e.get('fault') != 'status') or bool(e.get('fault') and processed)
+    applied = sum(1 for e in writes if e['applied'])
     lost = 0
+    duplicates = None
     if row['check'] in ('launch', 'download'):
         applied, lost, launch_problems = check_launch(row, args, state, result, failed, writes, after_launch=fault['on'] in ('link', 'storage'))
         problems.extend(launch_problems)
     if row['check'] == 'download':
         problems.extend(check_download(state, result, failed, api_log))
-    duplicates = max(0, applied - 1)
+    if row['check'] == 'tag':
+        duplicates, lost, tag_problems = check_tag(args, state, result, failed, api_log)
+        problems.extend(tag_problems)
+    duplicates = max(0, applied - 1) if duplicates is None else duplicates
     faulted = sum(1 for e in api_log + login_tokens if e.get('fault'))
     if fault['rule'] and faulted == 0:
         problems.append('the fault never fired (the cell tested nothing)')
@@ -410,7 +475,7 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
         if lost:
             problems.append('the module said changed=%s failed=%s but the emulator has the action %s (comment %r)'
                             % (result.get('changed'), failed, state['status'], state.get('cancellationComment')))
-    if duplicates:
+    if duplicates and row['check'] != 'tag':  # check_tag names its own
         problems.append('%d duplicate %s(s) applied' % (duplicates, 'launch' if row['check'] == 'launch' else 'cancel'))
     if expect == 'recovers':
         if failed:
@@ -419,6 +484,8 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
             problems.append('not cancelled: changed=%s, emulator status %s' % (result.get('changed'), state['status']))
         elif row['check'] in ('launch', 'download') and not result.get('changed'):
             problems.append('recovered but changed=false: the launch it made must show as a change')
+        elif row['check'] == 'tag' and not result.get('changed'):
+            problems.append('recovered but changed=false: the tag change it made must show as a change')
         elif row['check'] == 'info' and [a.get('id') for a in result.get('machine_actions', [])] != [action['id']]:
             problems.append('info returned %s, the emulator has [%s]' % ([a.get('id') for a in result.get('machine_actions', [])], action['id']))
         elif row['check'] == 'machines' and [m.get('id') for m in result.get('machines', [])] != [action['machineId']]:
@@ -907,10 +974,14 @@ def doc_tables():
              'their own: on success the files must be byte for byte what the emulator serves (sha256 and size) and no request to the '
              'storage host may carry an Authorization header; a failure after the launch must keep the launched action (changed, '
              '`machine_action`) in its result and leave no file, not even a partial one.' % ', '.join('`%s`' % n for n in matrix.DOWNLOAD_ROWS),
+             'Tag rows (%s) run on a machine of their own holding the row\'s tags; after the task the emulator\'s `machineTags` must be '
+             'as asked when the task succeeded (changed, and returned as the emulator holds them), unchanged when it failed; a tags '
+             'POST whose answer may have been lost is sent again only after the machine was read back, and none follows one the '
+             'emulator applied.' % ', '.join('`%s`' % n for n in matrix.TAG_ROWS),
              '',
              '| fault | hits | heals | expected outcome |', '|---|---|---|---|']
     for fault in matrix.FAULTS:
-        on = {'read': "the row's first look-up", 'write': "the row's POST (cancel or launch)", 'token': 'the token endpoint', 'api': 'every API call',
+        on = {'read': "the row's first look-up", 'write': "the row's POST (cancel, launch or tags)", 'token': 'the token endpoint', 'api': 'every API call',
               'last': "the row's last call", 'link': 'the download-link call (package URI, live response result link)',
               'storage': 'the storage host serving the file'}[fault['on']]
         if fault.get('rows'):
