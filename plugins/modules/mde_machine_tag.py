@@ -61,9 +61,9 @@ notes:
   - Calls C(GET /api/machines/{id}) (and C(GET /api/machines) to resolve O(computer_dns_name)), and C(POST /api/machines/{id}/tags)
     only when the tags change. The app needs C(Machine.ReadWrite.All).
   - The tags call spends from the rate budget of the machines APIs (100 calls a minute, 1500 an hour).
-  - When the answer to the tags call is lost (a server error, a read timeout, a broken connection), the machine is read back:
-    if its tags show the change, that is the result and the call is not sent again; if not, the call is sent again (safe:
-    adding or removing a tag sets it, whatever it was), at most O(max_retries) times.
+  - When the answer to the tags call is lost (a server error, a read timeout, a broken connection), the machine is read back.
+    If its tags show the change, that is the result and the call is not sent again. If not, the call is sent again, at most
+    O(max_retries) times; that is safe, since adding or removing a tag sets it whatever it was.
 seealso:
   - module: defender.endpoint.mde_machine_info
   - name: Add or remove machine tags API
