@@ -15,7 +15,7 @@ from . import storage
 from .util import json_response
 
 FAULT_KINDS = ("status", "throttle", "error", "html", "reset", "drop", "stall", "delay", "expire_token",
-               "finalize_on_cancel", "truncate")
+               "finalize_on_cancel", "truncate", "finalize")
 
 
 def _error(status, message):

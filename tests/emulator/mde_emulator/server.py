@@ -242,6 +242,10 @@ class Handler(BaseHTTPRequestHandler):
             if op == "cancel_action":
                 emu.state.force_final(handler.params["action_id"], fault.get("final_status", "Succeeded"))
             return None
+        if kind == "finalize":
+            if op == "get_action":
+                emu.state.force_final(handler.params["action_id"], fault.get("final_status", "Succeeded"))
+            return None
         if kind == "truncate":
             response = self._process(emu, req, op, handler)
             self._send(response, cut=len(response.body) // 2)

@@ -116,6 +116,15 @@ def test_finalize_on_cancel(api, ctl):
     assert api.get("/api/machineactions/%s" % created["id"]).json()["status"] == "Succeeded"
 
 
+def test_finalize_at_a_chosen_poll(api, ctl):
+    """An action held Pending (machine life cycle pending: null) ends at the poll a finalize rule picks with skip."""
+    ctl.set_config(machine_lifecycles={WEB: {"pending": None, "in_progress": None, "final": "Succeeded"}})
+    created = api.post("/api/machines/%s/runAntiVirusScan" % WEB, {"Comment": "held", "ScanType": "Quick"}).json()
+    ctl.add_faults({"api": "get_action", "kind": "finalize", "skip": 2, "times": 1})
+    statuses = [api.get("/api/machineactions/%s" % created["id"]).json()["status"] for dummy in range(4)]
+    assert statuses == ["Pending", "Pending", "Succeeded", "Succeeded"]
+
+
 def test_login_faults(settings, ctl):
     ctl.add_faults({"host": "login", "api": "token", "kind": "throttle", "retry_after": 3})
     app = settings["apps"]["default"]

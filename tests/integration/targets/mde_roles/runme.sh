@@ -64,15 +64,15 @@ expect_eq "check mode summary" "db-prod-02 ok collect=would be launched/changed 
 
 echo "== containment of 3 machines, the scan fails on one: the others complete, the play fails after the summary"
 check fail-scan "$LT"
-check slow "$WEB"
+# web-prod-01 comes first: its isolation, scan and collection stay Pending until their second poll
+check hold "$WEB" 3 2
 mark=$(check mark)
 play contain_fault fail role.yml -e "$CONTAIN"
-# a line per poll while an action runs, naming the step, the machine and the action (web-prod-01's actions are slow)
-if ! grep -qE '^FAILED - RETRYING: \[localhost\]: Wait until the action is final, (isolate|scan|collect) on web-prod-01.contoso.com \(action [0-9a-f-]{36}\) \([0-9]+ retries left\)' \
-        "$LOGS/contain_fault.log"; then
-    echo "FAIL: no progress line while waiting"; exit 1
-fi
-echo "ok: progress lines while waiting"
+check unhold "$WEB"
+# what the person watching sees: a line per poll of each action launched (as many as the emulator saw polls of it),
+# naming step, machine, action, status and time waited; web-prod-01's three say Pending first
+check progress "$mark" "$LOGS/contain_fault.log" "$OUT/contain.json" 3 > "$OUT/progress.txt" || { cat "$OUT/progress.txt"; exit 1; }
+echo "ok: a progress line per poll ($(grep -c polls= "$OUT/progress.txt") actions)"
 expect_in "the failure names the machine" "Containment failed on lt-0412.contoso.com" "$LOGS/contain_fault.log"
 check report "$OUT/contain.json" > "$OUT/contain_fault.txt"
 expect_eq "report" "web-prod-01.contoso.com ok collect=Succeeded/changed isolate=Succeeded/changed scan=Succeeded/changed tag=present/changed 
@@ -107,6 +107,8 @@ RELEASE='{"procedure": "release", "release_machines": '$LIST', "release_comment"
   "release_poll_interval": 1, "release_report_path": "'$OUT/release.json'", "summary_out": "'$OUT/summary.json'"}'
 mark=$(check mark)
 play release_refused fail role.yml -e "$RELEASE"
+check progress "$mark" "$LOGS/release_refused.log" "$OUT/release.json" > "$OUT/progress.txt" || { cat "$OUT/progress.txt"; exit 1; }
+echo "ok: a progress line per poll of the release ($(grep -c polls= "$OUT/progress.txt") actions)"
 expect_in "says how to go on" "set release_cancel_pending to true" "$LOGS/release_refused.log"
 expect_eq "release launches" "machine_tags $DB;machine_tags $WEB;unisolate $DB;unisolate $WEB;" "$(posts "$mark")"
 expect_eq "the refused machine is still contained" "isolated=True tags=finance,INC-4711" "$(check state "$LT")"
@@ -133,3 +135,12 @@ expect_eq "cancels" "cancel_action $SCAN;" "$(posts "$mark")"
 expect_eq "statuses" "Pending Cancelled" "$(check statuses "$ISO" "$SCAN")"
 expect_eq "cancel report" "db-prod-02 ok cancel_RunAntiVirusScan=Cancelled/changed 
 web-prod-01.contoso.com ok  " "$(check report "$OUT/cancel.json")"
+
+echo "== a wait that runs out fails the machine, naming the bound (db-prod-02's scan stays Pending)"
+check hold "$DB" 0 0
+play contain_timeout fail role.yml -e '{"procedure": "containment", "containment_machines": ["db-prod-02"],
+  "containment_comment": "INC-4712 contain", "containment_isolate": false, "containment_wait_timeout": 1,
+  "containment_poll_interval": 1, "summary_out": "'"$OUT/summary.json"'"}'
+check unhold "$DB"
+expect_in "the wait ran out" "is still Pending after containment_wait_timeout=1 s" "$LOGS/contain_timeout.log"
+expect_eq "the summary" "db-prod-02 FAILED " "$(check report "$OUT/summary.json" | cut -d' ' -f1-2) "
