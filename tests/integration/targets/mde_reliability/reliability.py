@@ -380,8 +380,8 @@ def check_tag(args, state, result, failed, api_log):
     if failed:
         lost = int(tags != state['before'])
         if lost:
-            problems.append('the task failed (%s) but the emulator holds the tags %s (before: %s)' % ((result.get('msg') or '')[:200], tags,
-                                                                                                   state['before']))
+            problems.append('the task failed (%s) but the emulator holds the tags %s (before: %s)'
+                            % ((result.get('msg') or '')[:200], tags, state['before']))
     else:
         returned = (result.get('machine_tags'), (result.get('machine') or {}).get('machine_tags'))
         lost = int(tags != wanted or not result.get('changed') or returned != (tags, tags))

@@ -84,7 +84,7 @@ def progress(control, since, log_path, report_path, pending_lines=0):
         if any((line['step'], line['machine']) != (step, machine) for line in seen):
             problems.append('%s: a line names another step or machine than %s on %s' % (action_id, step, machine))
         if [line['status'] in FINAL for line in seen] != [False] * (len(seen) - 1) + [True]:
-            problems.append('%s: statuses %s (only the last poll may find it final, and it must)' % (action_id, [l['status'] for line in seen]))
+            problems.append('%s: statuses %s (only the last poll may find it final, and it must)' % (action_id, [line['status'] for line in seen]))
         if [int(line['waited']) for line in seen] != sorted(int(line['waited']) for line in seen):
             problems.append('%s: the time waited goes back: %s' % (action_id, [line['waited'] for line in seen]))
     pending = sum(1 for seen in lines.values() for line in seen if line['status'] not in FINAL)
