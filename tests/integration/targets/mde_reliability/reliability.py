@@ -460,7 +460,7 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
         problems.append('the fault never fired (the cell tested nothing)')
     if fault['times'] and faulted > fault['times']:
         problems.append('the fault fired %d times, more than %d' % (faulted, fault['times']))
-    if 'Traceback' in json.dumps(result) or 'MODULE FAILURE' in msg:
+    if 'Traceback' in json.dumps(result) or 'MODULE FAILURE' in msg or 'Module failed:' in msg:
         problems.append('a traceback instead of a clear message: %s' % msg[:300])
     if row['check'] == 'cancel':
         ours = state['status'] == 'Cancelled' and state.get('cancellationComment') == matrix.COMMENT
@@ -611,7 +611,7 @@ def run_bad_inputs(runner):
             for text in (item['option'], item['fix']):
                 if text not in msg:
                     problems.append('message lacks %r' % text)
-            if 'Traceback' in json.dumps(result) or 'MODULE FAILURE' in msg:
+            if 'Traceback' in json.dumps(result) or 'MODULE FAILURE' in msg or 'Module failed:' in msg:
                 problems.append('traceback')
             records.append({'module': module, 'args': matrix.BAD_INPUTS[item['index']][1], 'env': item['env'], 'option': item['option'],
                             'fix': item['fix'], 'msg': msg, 'problems': problems})
