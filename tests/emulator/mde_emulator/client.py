@@ -181,6 +181,10 @@ class EmulatorControl(object):
     def federated_tokens(self):
         return self.call('GET', '/control/federation/tokens')['tokens']
 
+    def accepted_federated_tokens(self):
+        """The jti claim of each federated token the token endpoint accepted, in order."""
+        return self.call('GET', '/control/federation/tokens')['accepted']
+
     def federated_credentials(self):
         return self.call('GET', '/control/federation/credentials')['credentials']
 

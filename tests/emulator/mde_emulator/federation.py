@@ -76,6 +76,7 @@ class Federation(object):
         self.jwk = crypto.jwk_of(self.key.public_key(), self.kid)
         self.lock = threading.Lock()
         self.minted = []
+        self.accepted = []  # the jti of each federated token exchanged, in order
         self.credentials = None
         self.restore_credentials()
 
@@ -134,6 +135,10 @@ class Federation(object):
         with self.lock:
             return list(self.minted)
 
+    def accepted_ids(self):
+        with self.lock:
+            return list(self.accepted)
+
     def discovery(self):
         return {"issuer": self.issuer, "jwks_uri": self.issuer + "/keys", "response_types_supported": ["id_token"],
                 "subject_types_supported": ["public", "pairwise"], "id_token_signing_alg_values_supported": ["RS256"],
@@ -191,6 +196,8 @@ class Federation(object):
                                "not match the expected signature value.]")
         except jwt.PyJWTError as exc:
             return entra_error(self.emu, 400, "invalid_request", 50027, "JWT token is invalid or malformed. [%s]" % exc)
+        with self.lock:
+            self.accepted.append(claims.get("jti"))
         return None
 
     # ------------------------------------------------------------------ managed identity
@@ -296,7 +303,7 @@ def control(emu, req, path, method, body):
     if path == "/control/federation/token" and method == "POST":
         return json_response(200, fed.mint(body()))
     if path == "/control/federation/tokens" and method == "GET":
-        return json_response(200, {"tokens": fed.minted_tokens()})
+        return json_response(200, {"tokens": fed.minted_tokens(), "accepted": fed.accepted_ids()})
     if path == "/control/federation/credentials":
         if method == "GET":
             return json_response(200, {"credentials": fed.list_credentials()})

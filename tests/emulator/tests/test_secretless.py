@@ -51,6 +51,7 @@ def test_msal_exchanges_a_federated_token_for_an_api_token(settings, ctl):
         .acquire_token_for_client([settings["scope"]])
     assert "access_token" in result, result
     assert calls == [1]
+    assert ctl.accepted_federated_tokens()[-1] == jwt.decode(ctl.federated_tokens()[-1], options={"verify_signature": False})["jti"]
     assert Api(settings, result["access_token"]).get("/api/machineactions?$top=1").status_code == 200
     token = [t for t in ctl.tokens() if t["access_token"] == result["access_token"]][0]
     assert token["app"] == "default"
