@@ -69,7 +69,7 @@ options:
   federated_token:
     description:
       - The OIDC token of workload identity federation itself. Takes precedence over O(federated_token_file).
-      - Falls back to E(MDE_FEDERATED_TOKEN). Prefer O(federated_token_file): such tokens expire within minutes.
+      - Falls back to E(MDE_FEDERATED_TOKEN). Prefer O(federated_token_file), as such tokens expire within minutes.
     type: str
   managed_identity_client_id:
     description:

@@ -17,7 +17,6 @@ module's word), and the secret scan (federated tokens included).
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import socket

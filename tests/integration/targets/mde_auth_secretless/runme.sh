@@ -114,7 +114,10 @@ clear_auth_env
 
 echo "== managed identity, App Service style (IDENTITY_ENDPOINT + IDENTITY_HEADER), system-assigned; no client id, no tenant"
 unset MDE_CLIENT_ID MDE_TENANT_ID
-export MDE_AUTH_METHOD=managed_identity IDENTITY_ENDPOINT="$(cfg mde_identity_url)/msi/token" IDENTITY_HEADER="$(cfg mde_identity_header)"
+IDENTITY_URL=$(cfg mde_identity_url)
+IDENTITY_ENDPOINT="$IDENTITY_URL/msi/token"
+IDENTITY_HEADER=$(cfg mde_identity_header)
+export MDE_AUTH_METHOD=managed_identity IDENTITY_ENDPOINT IDENTITY_HEADER
 fresh_cache mi-app-service
 mark=$(check mark)
 play mi_app_service tasks.yml
@@ -128,8 +131,8 @@ expect_eq "managed identity requests for a second play within the token's lifeti
 clear_auth_env
 
 echo "== managed identity, IMDS style (through AZURE_POD_IDENTITY_AUTHORITY_HOST), user-assigned"
-export MDE_AUTH_METHOD=managed_identity AZURE_POD_IDENTITY_AUTHORITY_HOST="$(cfg mde_identity_url)" \
-    MDE_MANAGED_IDENTITY_CLIENT_ID="$(cfg mde_mi_user_client_id)"
+MDE_MANAGED_IDENTITY_CLIENT_ID=$(cfg mde_mi_user_client_id)
+export MDE_AUTH_METHOD=managed_identity AZURE_POD_IDENTITY_AUTHORITY_HOST="$IDENTITY_URL" MDE_MANAGED_IDENTITY_CLIENT_ID
 fresh_cache mi-imds
 mark=$(check mark)
 play mi_imds tasks.yml
@@ -137,7 +140,8 @@ expect_eq "managed identity token requests for 3 tasks" 1 "$(check count "$mark"
 expect_eq "the API calls' app: the user-assigned identity" "$(cfg mde_mi_user_client_id)" "$(check clients "$mark" api)"
 
 echo "== the managed identity endpoint is down: a clear error, no API call"
-export AZURE_POD_IDENTITY_AUTHORITY_HOST="http://127.0.0.1:$(check closed-port)" MDE_MAX_RETRIES=1
+CLOSED_PORT=$(check closed-port)
+export AZURE_POD_IDENTITY_AUTHORITY_HOST="http://127.0.0.1:$CLOSED_PORT" MDE_MAX_RETRIES=1
 fresh_cache mi-down
 mark=$(check mark)
 play_fails mi_down tasks.yml
