@@ -543,7 +543,8 @@ def managed_identity_endpoint(environ=None):
 
 class LocalTransport(LoginTransport):
     """The managed identity endpoint is local by design (link-local IMDS, a localhost sidecar), so it
-    is asked directly, never through a proxy of the environment."""
+    is asked directly, never through a proxy of the environment. It is plain HTTP, as msal finds it
+    in the environment: the https-only rule of api_url and authority_host does not apply to it."""
 
     NO_PROXY = {'http': None, 'https': None}
 
