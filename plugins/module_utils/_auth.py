@@ -544,17 +544,27 @@ def managed_identity_endpoint(environ=None):
 class LocalTransport(LoginTransport):
     """The managed identity endpoint is local by design (link-local IMDS, a localhost sidecar), so it
     is asked directly, never through a proxy of the environment. It is plain HTTP, as msal finds it
-    in the environment: the https-only rule of api_url and authority_host does not apply to it."""
+    in the environment: the https-only rule of api_url and authority_host does not apply to it.
+    Being local, it connects at once or not at all (off Azure, 169.254.169.254 drops the packets):
+    connecting waits at most ``CONNECT_TIMEOUT`` seconds (``timeout`` still bounds the answer)."""
 
     NO_PROXY = {'http': None, 'https': None}
+    CONNECT_TIMEOUT = 5.0
+
+    def __init__(self, session, clock, timeout=30.0):
+        super(LocalTransport, self).__init__(session, clock)
+        self.timeout = timeout
+
+    def _local(self, kwargs):
+        kwargs.setdefault('proxies', self.NO_PROXY)
+        kwargs.setdefault('timeout', (min(self.CONNECT_TIMEOUT, self.timeout), self.timeout))
+        return kwargs
 
     def get(self, url, **kwargs):
-        kwargs.setdefault('proxies', self.NO_PROXY)
-        return super(LocalTransport, self).get(url, **kwargs)
+        return super(LocalTransport, self).get(url, **self._local(kwargs))
 
     def post(self, url, **kwargs):
-        kwargs.setdefault('proxies', self.NO_PROXY)
-        return super(LocalTransport, self).post(url, **kwargs)
+        return super(LocalTransport, self).post(url, **self._local(kwargs))
 
 
 MSAL_MANAGED_IDENTITY = (1, 29)
@@ -618,7 +628,7 @@ class ManagedIdentityMethod(FetchingMethod):
 
     def bind(self, session, sleep, cache=None, secret_sink=None, clock=time.time):
         super(ManagedIdentityMethod, self).bind(session, sleep, cache=cache, secret_sink=secret_sink, clock=clock)
-        self.login = LocalTransport(session, clock)
+        self.login = LocalTransport(session, clock, self.settings.timeout)
         return self
 
     def cache_key_parts(self):

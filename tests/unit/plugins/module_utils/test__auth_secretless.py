@@ -261,7 +261,7 @@ def test_a_refusal_of_the_endpoint_names_the_identity(tmp_path, monkeypatch):
     assert MI_CLIENT in info.value.msg and 'managed_identity_client_id' in info.value.msg
 
 
-def test_the_endpoint_is_never_asked_through_a_proxy():
+def test_the_endpoint_is_never_asked_through_a_proxy_and_connects_at_once_or_not():
     calls = []
 
     class Session:
@@ -269,9 +269,10 @@ def test_the_endpoint_is_never_asked_through_a_proxy():
             calls.append(kwargs)
             return make_response(200, {})
 
-    transport = _auth.LocalTransport(Session(), FakeClock())
+    transport = _auth.LocalTransport(Session(), FakeClock(), timeout=30.0)
     transport.get('http://169.254.169.254/metadata/identity/oauth2/token', params={'resource': 'r'})
     assert calls[0]['proxies'] == {'http': None, 'https': None}
+    assert calls[0]['timeout'] == (5.0, 30.0)  # off Azure the link-local address drops the packets: fail fast
 
 
 # import cost ------------------------------------------------------------------------------------
