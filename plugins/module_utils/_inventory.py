@@ -17,6 +17,7 @@ Everything is fetched before any host is made: an error while paging fails the w
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import datetime
 import re
 import time
 
@@ -62,6 +63,8 @@ def _as_list(name, value):
     values = value if isinstance(value, list) else [value]
     out = []
     for item in values:
+        if isinstance(item, (datetime.date, datetime.datetime)):
+            item = item.isoformat()  # YAML reads an unquoted 2025-05-01 as a date
         if isinstance(item, bool) or not isinstance(item, (str, int)) or not str(item).strip():
             raise config_error('filters.%s must be a value or a list of values (strings), not %r.' % (name, value))
         out.append(str(item).strip())

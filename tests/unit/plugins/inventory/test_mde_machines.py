@@ -10,6 +10,7 @@ cache, errors; and that its connection options are the modules' (names, types, d
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import datetime
 import os
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -222,6 +223,12 @@ def test_filters_become_one_documented_filter_and_are_checked_again(tmp_path):
                      "(machineTags/any(tag: tag eq 'finance') or machineTags/any(tag: tag eq 'hr')) and "
                      "onboardingStatus eq 'Onboarded' and osPlatform eq 'Windows11' and riskScore eq 'Medium'")
     assert 'rbacGroupId' not in query
+
+
+def test_last_seen_after_as_yaml_reads_it():
+    when = datetime.datetime(2025, 5, 1, 8, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    assert _inventory.check_filters({'last_seen_after': when}) == {'last_seen_after': ['2025-05-01T06:00:00Z']}
+    assert _inventory.check_filters({'last_seen_after': datetime.date(2025, 5, 1)}) == {'last_seen_after': ['2025-05-01T00:00:00Z']}
 
 
 def test_last_seen_after_relative():
