@@ -100,9 +100,11 @@ seealso:
 '''
 
 EXAMPLES = r'''
+---
 # inventory.mde_machines.yml: every machine, credentials from MDE_TENANT_ID, MDE_CLIENT_ID and MDE_CLIENT_SECRET
 plugin: defender.endpoint.mde_machines
 
+---
 # finance.mde_machines.yml: the Windows servers of the Finance device group with high risk, grouped by tag
 plugin: defender.endpoint.mde_machines
 filters:
@@ -120,6 +122,7 @@ keyed_groups:
 compose:
   ansible_host: mde_last_ip_address
 
+---
 # isolated.mde_machines.yml: which machines are isolated right now (group mde_isolated), cached for 10 minutes,
 # with the client secret vault-encrypted in the file
 plugin: defender.endpoint.mde_machines

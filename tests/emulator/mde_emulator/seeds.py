@@ -131,7 +131,7 @@ def fleet_seed(count=300):
     from it is the same at every run; actions never move on (final, or Pending/InProgress forever)."""
     machines, actions = [], []
     for name, overrides, history in FLEET_CASES:
-        dns = name.split("#")[0] + ".contoso.com"
+        dns = name.split("#", maxsplit=1)[0] + ".contoso.com"
         machine = {"id": _fleet_id(name), "computerDnsName": dns, "firstSeen": "2026-01-05T08:00:00.0000000Z",
                    "lastSeen": "2026-11-27T08:00:00.0000000Z", "osPlatform": "Windows11", "lastIpAddress": "10.1.0.%d" % (
                        len(machines) + 10), "rbacGroupId": 140, "rbacGroupName": "Finance", "riskScore": "Medium",

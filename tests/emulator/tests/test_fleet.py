@@ -44,8 +44,8 @@ def test_fleet_machines_shared_names_and_actions(api, ctl):
     ctl.advance_clock(86400)
     found = api.get("/api/machineactions", params={"$filter": "machineId eq '%s'" % isolating}).json()["value"]
     assert [(a["type"], a["status"]) for a in found] == [("Isolate", "Pending")]
-    states = api.get("/api/machineactions", params={"$filter": "(type eq 'Isolate' or type eq 'Unisolate') and "
-                                                              "(status eq 'Pending' or status eq 'Succeeded')"}).json()["value"]
+    query = "(type eq 'Isolate' or type eq 'Unisolate') and (status eq 'Pending' or status eq 'Succeeded')"
+    states = api.get("/api/machineactions", params={"$filter": query}).json()["value"]
     assert {a["type"] for a in states} == {"Isolate", "Unisolate"}
     assert {a["status"] for a in states} == {"Pending", "Succeeded"}
 

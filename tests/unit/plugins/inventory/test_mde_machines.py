@@ -116,7 +116,11 @@ def _credentials(monkeypatch, tmp_path):
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
 
 
-WEB, WEB_OLD, WEB_OLDEST, DB, NONAME = 'a' * 40, 'b' * 40, 'c' * 40, 'd' * 40, 'e' * 40
+WEB = 'a' * 40
+WEB_OLD = 'b' * 40
+WEB_OLDEST = 'c' * 40
+DB = 'd' * 40
+NONAME = 'e' * 40
 FLEET = [
     machine('web-01.contoso.com', WEB, '2026-11-28T08:00:00Z'),
     machine('WEB-01.contoso.com', WEB_OLD, '2026-10-01T08:00:00Z', healthStatus='Inactive'),
