@@ -108,6 +108,7 @@ start=$SECONDS
 MDE_POLL_INTERVAL=0.2 ansible-playbook -i cases.mde_machines.yml release.yml -e "report_path=$OUT/release.json" > "$LOGS/release.log" 2>&1 \
     || { echo "FAIL: release play"; tail -40 "$LOGS/release.log"; exit 1; }
 echo "ran: release play ($((SECONDS - start)) s)"
+expect_eq "the play reuses the inventory's token: no login call" "" "$(check calls "$mark" | grep '^login' || true)"
 check posts "$mark" | LC_ALL=C sort > "$OUT/release.posts"
 check compare "$OUT/release.posts" golden/release.posts
 echo "ok: the running isolation and restriction cancelled, one unisolate per host still isolated (golden/release.posts)"
