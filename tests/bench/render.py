@@ -44,7 +44,8 @@ def ab_rows(res):
             other = ''
             if naive:
                 n = naive[0]
-                other = 'naive uri loop: %.0f s, %d of %d failed with 429' % (n['wall_s'], n['failed_tasks'], bulk['cancels'])
+                other = 'naive uri loop: %.0f s, %d of %d failed (%d answers 429)' % (
+                    n['wall_s'], n['failed_tasks'], bulk['cancels'], n['calls']['api_429'])
             rows.append('| bulk: %d cancels, forks %d, server limit %d calls / %.0f s per API (floor %.0f s): %s | '
                         '%.1f s, %d answers 429, %d failed | %s | %.2fx floor | <= 1.05x floor, 0 answers 429 |' % (
                             bulk['cancels'], bulk['forks'], bulk['limit_calls'], bulk['window_s'], bulk['floor_s'], run['name'],
@@ -88,13 +89,13 @@ def render(res):
                 '| | module (no-op cancel) | uri GET | ratio |', '|---|---|---|---|',
                 '| wall | %s | %s | %.2fx |' % (ms(proc['a_ms_per_task']), ms(proc['b_ms_per_task']), proc['ratio_median']),
                 '| CPU | %s | %s | %.2fx |' % (ms(proc['a_cpu_ms_per_task']), ms(proc['b_cpu_ms_per_task']), proc['cpu_ratio_median']),
-                '| peak RSS | %.1f MiB | %.1f MiB | %.2fx |' % (proc['a_peak_rss_mib'], proc['b_peak_rss_mib'],
-                                                             proc['a_peak_rss_mib'] / proc['b_peak_rss_mib']),
+                '| peak RSS | %.1f MiB | %.1f MiB | %.2fx |' % (
+                    proc['a_peak_rss_mib'], proc['b_peak_rss_mib'], proc['a_peak_rss_mib'] / proc['b_peak_rss_mib']),
                 '', 'Imports of the module process (`python -X importtime` on the payload, cumulative, inflated by the '
                 'measurement itself): all imports %.0f ms; %s.' % (proc['imports']['total_ms'], ', '.join(
                     '%s %.0f ms' % (k, v) for k, v in sorted(proc['imports']['cumulative_ms'].items(), key=lambda kv: -kv[1]))),
-                'Not imported on this path: %s.' % (', '.join(n for n in ('cryptography', 'msal')
-                                                               if n not in proc['imports']['cumulative_ms']) or 'none')]
+                'Not imported on this path: %s.' % (
+                    ', '.join(n for n in ('cryptography', 'msal') if n not in proc['imports']['cumulative_ms']) or 'none')]
     out += ['', '## API and login calls', '', 'Counted in the emulator\'s request log.', '',
             '| scenario | goal | API calls (POST) | login-host requests (token POSTs, discovery GETs) | wall time (s) | s per task |',
             '|---|---|---|---|---|---|']
@@ -108,9 +109,9 @@ def render(res):
         out += ['', '## The bulk run', '',
                 '%d cancels (each a GET of the action and a POST of the cancel: two APIs, each with its own server '
                 'budget of %d calls / %.0f s), %d hosts over forks %d. The floor is %.0f s: %d calls of each API at '
-                '%.1f calls a second. %s.' % (bulk['cancels'], bulk['limit_calls'], bulk['window_s'], bulk['cancels'],
-                                             bulk['forks'], bulk['floor_s'], bulk['cancels'],
-                                             bulk['limit_calls'] / bulk['window_s'], bulk['note']), '',
+                '%.1f calls a second. %s.' % (
+                    bulk['cancels'], bulk['limit_calls'], bulk['window_s'], bulk['cancels'], bulk['forks'], bulk['floor_s'],
+                    bulk['cancels'], bulk['limit_calls'] / bulk['window_s'], bulk['note']), '',
                 '| run | wall | x floor | API calls | answers 429 | failed tasks | most calls of one API in any %.0f s (limit %d) |'
                 % (bulk['window_s'], bulk['limit_calls']), '|---|---|---|---|---|---|---|']
         for run in bulk['runs']:
