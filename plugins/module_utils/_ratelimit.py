@@ -149,9 +149,11 @@ class RateBudget:
         and the call that takes its slot reaches the service while the service still counts the first one
         in its window: a 429. The time of the answer is after the arrival, so the record moved there never
         leaves the window before the service's does; the window is then spent up to the service's edge.
+        An answer within TRANSIT_GUARD of the record needs no move (the arrival lay between the two, and
+        the guard covers it): the common call stays at one lock, one read and one write.
         """
         stamp, self._in_flight = self._in_flight, None
-        if stamp is None:
+        if stamp is None or self.clock() - stamp <= TRANSIT_GUARD:
             return
         with _files.file_lock(self.lock_path, self.lock_timeout, what='rate budget lock'):
             now = self.clock()

@@ -269,3 +269,15 @@ def test_settle_without_a_call_in_flight_changes_nothing(tmp_path, clock):
     clock.advance(5)
     b.settle()  # already settled
     assert state(tmp_path) == before
+
+
+def test_quick_answer_keeps_the_record_without_rewriting_it(tmp_path, clock, monkeypatch):
+    b = budget(tmp_path, clock, per_minute=2)
+    start = clock()
+    b.acquire()
+    writes = []
+    monkeypatch.setattr(_ratelimit._files, 'write_json_atomic', lambda *args, **kwargs: writes.append(args))
+    clock.advance(_ratelimit.TRANSIT_GUARD / 2)  # answered within the guard: the arrival is covered by it
+    b.settle()
+    assert writes == []
+    assert state(tmp_path)['calls'] == [start]
