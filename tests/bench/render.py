@@ -76,7 +76,7 @@ def rhythm(run, limit):
 def render(res):
     m = res['machine']
     out = ['# Performance', '',
-           '<!-- Written by `make bench` (tests/bench/render.py) from tests/output/bench/bench.json: edit '
+           '<!-- Written by `make bench` (tests/bench/render.py) from docs/performance.json: edit '
            'tests/bench/notes.md, not this file. -->', '',
            'Figures of the last `make bench` run: started %s on %d CPUs, load average %s before and %s after, '
            'the whole bench took %.0f s. Every figure is a whole `ansible-playbook` run (or a whole module '

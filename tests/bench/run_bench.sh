@@ -12,5 +12,6 @@ fi
 uptime
 "$1/bin/python" tests/bench/bench.py "$1" "$2"
 if [ -f tests/bench/render.py ]; then
-    .venv-bench/bin/python tests/bench/render.py tests/output/bench/bench.json
+    cp tests/output/bench/bench.json docs/performance.json
+    .venv-bench/bin/python tests/bench/render.py docs/performance.json
 fi
