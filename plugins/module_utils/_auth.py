@@ -327,13 +327,15 @@ class FetchingMethod(AuthMethod):
     def _token(self, rejected, waits=None):
         """``waits``: the bound of the API call that needs the token (``_retry.CallWaits``): the
         waits of the token request count towards it."""
-        with self.cache.locked(self.key):
-            if rejected is not None:
-                self.cache.invalidate(self.key, rejected)
-            token = self.cache.get(self.key)
-            if token is None:
-                token, expires_in = self._fetch() if waits is None else self._fetch(waits)
-                self.cache.put(self.key, token, expires_in)
+        token = self.cache.get(self.key) if rejected is None else None  # a fresh cached token needs no lock
+        if token is None:
+            with self.cache.locked(self.key):
+                if rejected is not None:
+                    self.cache.invalidate(self.key, rejected)
+                token = self.cache.get(self.key)
+                if token is None:
+                    token, expires_in = self._fetch() if waits is None else self._fetch(waits)
+                    self.cache.put(self.key, token, expires_in)
         if self.secret_sink is not None:
             self.secret_sink(token)
         self.got(token)
