@@ -38,6 +38,8 @@ class MdeModule(AnsibleModule):
             self.fail_json(msg=missing_required_lib('requests'), exception=_http.REQUESTS_IMPORT_ERROR)
         try:
             self.settings = Settings(self.params)
+            if self.settings.redis is not None and self.settings.redis.password:
+                self.no_log_values.add(self.settings.redis.password)  # redis_url is no_log; its password alone too
             self.auth = _auth.choose_auth_method(self.settings, self.params)
         except MdeError as err:
             self.fail_from_error(err)
@@ -52,7 +54,7 @@ class MdeModule(AnsibleModule):
             discovery = _files.private_dir('discovery') if self.auth.logs_in else None
             session = _http.MdeSession(self.settings.verify, self.settings.timeout, discovery_folder=discovery)
             self.auth.bind(session, time.sleep, secret_sink=self.no_log_values.add)
-            self._client = _http.MdeClient(self.settings, session, self.auth)
+            self._client = _http.MdeClient(self.settings, session, self.auth, warn=self.warn)
         return self._client
 
     def fail_from_error(self, err, **extra):
