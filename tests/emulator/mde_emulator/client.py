@@ -180,7 +180,7 @@ def secrets_of(cfg, control, extra=None):
     (from the integration_config.yml variables ``cfg``), every access token the emulator issued
     (GET /control/tokens) and the ``extra`` ones a test adds. Empty values are left out."""
     found = {'client secret': cfg['mde_client_secret'], 'read-only client secret': cfg['mde_readonly_client_secret'],
-             'certificate password': cfg['mde_cert_password']}
+             'certificate password': cfg['mde_cert_password'], 'Redis password': cfg.get('mde_redis_password')}
     found.update(extra or {})
     for index, token in enumerate(control.tokens()):
         found['issued token #%d' % index] = token if isinstance(token, str) else token.get('access_token')
