@@ -291,9 +291,14 @@ class Run:
         self.redis_flush()
         actions = [self.emu.new_action(), self.emu.new_action()]
         jobs = self.jobs(scenario, 'redis', 1000, lambda n: {'mode': 'info', 'tasks': 4, 'action_id': actions[n - 1]})
-        self.emu.add_faults({'kind': 'throttle', 'retry_after': retry_after, 'api': 'get_action', 'path_regex': actions[0],
-                             'skip': 3, 'times': 1})
-        api, wall = self.concurrent(scenario, jobs)
+
+        def during(mark):
+            # once job2 is calling, job1's next call is answered 429 with Retry-After
+            self.wait_for_calls(mark, 2, match=actions[1])
+            self.emu.add_faults({'kind': 'throttle', 'retry_after': retry_after, 'api': 'get_action', 'path_regex': actions[0],
+                                 'times': 1})
+
+        api, wall = self.concurrent(scenario, jobs, during)
         throttled = [r for r in api if r['status'] == 429]
         other = [r['time'] for r in api if actions[1] in r['path']]
         fig = self.figures(scenario, api, wall, 1000)
@@ -310,9 +315,9 @@ class Run:
         self.check(scenario, not inside, 'job2 called the API during job1\'s 429 pause, %s s after it' % [round(t, 2) for t in inside])
 
     # ------------------------------------------------------------------------------- helpers
-    def wait_for_calls(self, mark, count, deadline=300.0):
+    def wait_for_calls(self, mark, count, deadline=300.0, match=''):
         until = time.monotonic() + deadline
-        while sum(1 for r in self.emu.log(mark) if r['host'] == 'api') < count:
+        while sum(1 for r in self.emu.log(mark) if r['host'] == 'api' and match in r['path']) < count:
             if time.monotonic() > until:
                 raise RuntimeError('the jobs made fewer than %d API calls in %.0f s' % (count, deadline))
             time.sleep(0.2)  # polling the request log for an event under a deadline
