@@ -134,8 +134,8 @@ options:
       - Where the rate budget (both windows and the 429 pause) is kept.
       - V(file), files of the user on the host that runs the module, shared by every fork and task there. Enough for one
         controller running one job at a time.
-      - V(redis), a Redis server (6 or later) named by O(redis_url), shared by every job and execution node that uses it: AWX
-        or Automation Controller jobs that run at the same time, on several nodes, or sliced. Checking both windows and recording
+      - V(redis), a Redis server (6 or later) named by O(redis_url), shared by every job and execution node that uses it (AWX
+        or Automation Controller jobs that run at the same time, on several nodes, or sliced). Checking both windows and recording
         the call is one atomic step on the server, timed by the server's clock. Tokens are never stored there.
       - When the Redis server cannot be reached, is slow (2 seconds) or answers an error, the call spends from the file budget of
         this host instead and the task returns a warning naming the problem; it does not fail because of the budget store.

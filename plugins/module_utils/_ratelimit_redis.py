@@ -254,4 +254,3 @@ class RedisBudget(RateBudget):
         # the files too: this host's processes see the pause even when the server fails for their next call
         super(RedisBudget, self).pause(seconds)
         self.store.pause(self.key, seconds)
-
