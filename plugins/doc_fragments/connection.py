@@ -150,7 +150,7 @@ options:
         C(rediss://...) (TLS, the certificate and host name always verified against the system CAs) or
         C(unix://[[user]:PASSWORD@]/path/to/redis.sock[?db=N]).
       - For a server whose certificate a private CA signs, add C(?ssl_ca_certs=/path/to/ca.pem) (a PEM bundle) to the C(rediss://) URL;
-        this is the one way to trust another CA (O(ca_path) is for the API and login hosts only). Verification cannot be turned off:
+        this is the one way to trust another CA (O(ca_path) is for the API and login hosts only). Verification cannot be turned off;
         no query parameter other than C(db) and C(ssl_ca_certs) is accepted.
       - It may carry a password, so it is never shown; messages show the host and port only.
       - Falls back to E(MDE_REDIS_URL).
