@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One rate budget across AWX jobs (issue 14): two concurrent ansible-playbook "jobs" against an emulator
-# and a redis-server of this target's own (see rate_budget.py). Needs redis-server and faketime
-# (Debian packages; .ci/run installs them when missing).
+# and a redis-server of this target's own (see rate_budget.py). Needs redis-server (Debian's package;
+# .ci/run installs it when missing).
 set -eu -o pipefail
 
 CONFIG=""
