@@ -33,7 +33,7 @@ import uuid
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import config_error
-from ansible_collections.defender.endpoint.plugins.module_utils._ratelimit import RateBudget
+from ansible_collections.defender.endpoint.plugins.module_utils._ratelimit import TRANSIT_GUARD, RateBudget
 
 try:
     from urllib.parse import parse_qs, unquote, urlsplit
@@ -74,9 +74,22 @@ if per_hour > 0 and n >= per_hour then
   local oldest = redis.call('ZRANGE', KEYS[1], n - per_hour, n - per_hour, 'WITHSCORES')
   return {0, string.format('%.0f', tonumber(oldest[2]) + hour - now), 'hour', n}
 end
-redis.call('ZADD', KEYS[1], string.format('%.0f', now), string.format('%.0f', now) .. ':' .. ARGV[5])
+redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[5])
 redis.call('PEXPIRE', KEYS[1], math.ceil(hour / 1000) + 1000)
 return {1, '0', '', n + 1}
+"""
+
+# KEYS[1]: the calls; ARGV[1]: a call's member, ARGV[2]: the transit guard (microseconds). RateBudget.settle's move, on the
+# server's clock: a call answered later than the guard after its record is recorded at its answer (the service counted it then).
+SETTLE_LUA = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and now - tonumber(score) > tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', now), ARGV[1])
+end
+return 1
 """
 
 # KEYS[1]: paused until (microseconds of the server clock); ARGV[1]: the pause (microseconds). Only ever lengthens it.
@@ -187,7 +200,7 @@ class RedisStore:
                 kwargs.update(ssl_cert_reqs='required', ssl_check_hostname=True)
             self._errors = (redis.exceptions.RedisError, OSError, ValueError)
             self._client = redis.Redis.from_url(self.settings.url, **kwargs)
-            self._scripts = (self._client.register_script(ACQUIRE_LUA), self._client.register_script(PAUSE_LUA))
+            self._scripts = tuple(self._client.register_script(lua) for lua in (ACQUIRE_LUA, PAUSE_LUA, SETTLE_LUA))
         return self._client
 
     def _run(self, index, keys, args, doing):
@@ -215,10 +228,10 @@ class RedisStore:
             self.warned.add(msg)
             self.warn(msg)
 
-    def acquire(self, key, per_minute, per_hour, minute, hour):
-        """(None, None) when the call was recorded, (seconds, why) to wait, or False when the server failed."""
+    def acquire(self, key, per_minute, per_hour, minute, hour, member):
+        """(None, None) when the call was recorded (as ``member``), (seconds, why) to wait, or False when the server failed."""
         answer = self._run(0, [KEY_PREFIX + '{%s}:calls' % key, KEY_PREFIX + '{%s}:paused' % key],
-                           [per_minute, per_hour or 0, int(minute * 1e6), int(hour * 1e6), uuid.uuid4().hex],
+                           [per_minute, per_hour or 0, int(minute * 1e6), int(hour * 1e6), member],
                            'check and record a call')
         if answer is None:
             return False
@@ -232,6 +245,10 @@ class RedisStore:
             return wait, '%d calls were made in the last minute (limit %d)' % (count, per_minute)
         return wait, '%d calls were made in the last hour (limit %d)' % (count, per_hour)
 
+    def settle(self, key, member, guard):
+        """Move the record ``member`` to the server's now when the answer came later than ``guard`` seconds after it."""
+        return self._run(2, [KEY_PREFIX + '{%s}:calls' % key], [member, int(guard * 1e6)], 'record when a call was answered') is not None
+
     def pause(self, key, seconds):
         """Pause every job's calls of this key for ``seconds``; False when the server failed."""
         return self._run(1, [KEY_PREFIX + '{%s}:paused' % key], [int(max(seconds, 0.0) * 1e6)], 'record a 429 pause') is not None
@@ -243,12 +260,22 @@ class RedisBudget(RateBudget):
     def __init__(self, store, key, api, per_minute, per_hour, max_wait, **kwargs):
         super(RedisBudget, self).__init__(key, api, per_minute, per_hour, max_wait, **kwargs)
         self.store = store
+        self._member = None
 
     def _try_acquire(self):
-        answer = self.store.acquire(self.key, self.per_minute, self.per_hour, self.minute, self.hour)
+        member = uuid.uuid4().hex
+        answer = self.store.acquire(self.key, self.per_minute, self.per_hour, self.minute, self.hour, member)
         if answer is False:
             return super(RedisBudget, self)._try_acquire()
+        if answer[0] is None:
+            self._member = member
         return answer
+
+    def settle(self):
+        member, self._member = self._member, None
+        if member is not None:
+            self.store.settle(self.key, member, TRANSIT_GUARD)
+        super(RedisBudget, self).settle()  # the file budget's record, when the call spent from it
 
     def pause(self, seconds):
         # the files too: this host's processes see the pause even when the server fails for their next call

@@ -216,3 +216,17 @@ def test_server_back_is_used_again_after_the_retry_pause(tmp_path, clock):
         redis = _ratelimit_redis.require_redis()
         calls = redis.Redis.from_url(srv.url).zcard(_ratelimit_redis.KEY_PREFIX + '{%s}:calls' % KEY)
         assert calls == 1  # the one call after the server came back (a restarted server keeps nothing)
+
+
+def test_settle_moves_a_late_answer_to_the_server_now(server, redis_client, tmp_path, clock):
+    budget = redis_budget(store_of(server, [], clock), tmp_path, clock, per_minute=10)
+    budget.acquire()
+    name = _ratelimit_redis.KEY_PREFIX + '{%s}:calls' % KEY
+    (member, recorded), = redis_client.zrange(name, 0, -1, withscores=True)
+    budget.settle()  # answered at once: within the guard, the record stays
+    assert redis_client.zscore(name, member) == recorded
+    budget.acquire()
+    (dummy, first), (late, second) = redis_client.zrange(name, 0, -1, withscores=True)
+    redis_client.zadd(name, {late: second - 2e6}, xx=True)  # as if its answer came 2 s after the record
+    budget.settle()
+    assert redis_client.zscore(name, late) > second - 1e6 and redis_client.zcard(name) == 2
