@@ -16,7 +16,7 @@ DEMO_EMU_DIR := .emulator/demo
 TEST_TIME_SCALE ?= 60
 PY_TEST_VERSION ?= 3.11
 
-.PHONY: help venv collection-link demo test check lint units emulator-tests sanity integration smoke bench emulator-start emulator-stop clean
+.PHONY: help venv collection-link demo test check lint units emulator-tests sanity integration integration-a integration-b smoke bench emulator-start emulator-stop clean
 
 help:
 	@echo "Run from the checkout; each target sets up what it needs (.venv, emulators, ansible-test trees)."
@@ -31,6 +31,7 @@ help:
 	@echo "  make sanity          ansible-test sanity, no ignore files (default core)"
 	@echo "  make smoke           one integration target ($(SMOKE_TARGET)) against an emulator of its own"
 	@echo "  make integration     every integration target but the fault matrix, at -vvv, then a secret scan"
+	@echo "  make integration-a | integration-b   its two halves, each with its own emulator (make test's lanes)"
 	@echo "  make reliability     the fault matrix, bad inputs, concurrency, kill -9, TLS (mde_reliability)"
 	@echo "  make docs-check      build the docs site and check it in headless Chromium"
 	@echo "  make ecosystem       Galaxy build/install, AWX credential type, EE context, changelog release"
@@ -73,10 +74,12 @@ RUN_PARTS = $(VPY) tests/utils/test_parts.py
 
 -include mk/*.mk
 
-# Lane 1 is the integration suite on the default core, split in two (the fault matrix has an
-# emulator and scratch tree of its own); lane 2 the rest. See README.md, "Development".
-TEST_LANE_1 ?= integration reliability
-TEST_LANE_2 ?= lint units emulator-tests sanity docs-check ecosystem matrix-newest matrix-oldest
+# The integration suite on the default core runs in three parts, each with an emulator and scratch tree
+# of its own: integration-a (most targets) and the fault matrix in lane 1; integration-b (the targets
+# that start servers of their own: inventory, secretless sign-in, the Redis budget) in lane 2 with the
+# rest. See README.md, "Development".
+TEST_LANE_1 ?= integration-a reliability
+TEST_LANE_2 ?= lint units emulator-tests sanity integration-b docs-check ecosystem matrix-newest matrix-oldest
 CHECK_LANES ?= "lint units emulator-tests sanity smoke"
 
 test: venv
@@ -122,6 +125,17 @@ integration: venv
 	MDE_INTEGRATION_CONFIG=$(abspath $(INTEGRATION_CONFIG)) $(ANSIBLE_TEST) --scratch $(INTEGRATION_SCRATCH) \
 		integration -vvv --python $(PY_TEST_VERSION) --local $(INTEGRATION_TARGETS) 2>&1 | tee $(INTEGRATION_LOG); \
 	$(VPY) tests/utils/scan_secrets.py --config $(INTEGRATION_CONFIG) tests/output
+
+# `make integration` split in two for `make test`'s lanes; together they run every target it runs
+INTEGRATION_B_TARGETS := inventory_mde_machines mde_auth_secretless mde_rate_budget
+integration-a: venv
+	@$(MAKE) --no-print-directory integration \
+		INTEGRATION_TARGETS="--exclude mde_reliability $(addprefix --exclude ,$(INTEGRATION_B_TARGETS))"
+
+integration-b: venv
+	@$(MAKE) --no-print-directory integration INTEGRATION_TARGETS="$(INTEGRATION_B_TARGETS)" TEST_EMU_DIR=.emulator/integration-b \
+		INTEGRATION_CONFIG=.emulator/integration-b/integration_config.yml INTEGRATION_SCRATCH=$(AT_TMP)/integration-b-$(REPO_HASH) \
+		INTEGRATION_LOG=tests/output/integration-b-vvv.log
 
 # one integration target on the default core (`make check`), with an emulator and scratch tree of its
 # own, so that it can run while `make integration` does
