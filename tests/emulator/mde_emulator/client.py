@@ -161,6 +161,14 @@ class EmulatorControl(object):
     def set_config(self, **changes):
         return self.call('POST', '/control/config', changes)
 
+    def app_roles(self, app):
+        """The application roles an app (default, cert, readonly) holds now: what a token issued now carries."""
+        return self.call('GET', '/control/apps/%s/roles' % app)['roles']
+
+    def change_roles(self, app, grant=(), revoke=()):
+        """Grant and revoke an app's roles (admin consent); tokens issued before keep their roles. Reset undoes it."""
+        return self.call('POST', '/control/apps/%s/roles' % app, {'grant': list(grant), 'revoke': list(revoke)})['roles']
+
     def expire_tokens(self):
         return self.call('POST', '/control/tokens/expire')
 
