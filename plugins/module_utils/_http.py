@@ -422,10 +422,13 @@ class MdeClient:
     def get(self, path, api, params=None, not_found_hint=None, waits=None):
         return self.request('GET', path, api, params=params, not_found_hint=not_found_hint, waits=waits)[1]
 
-    def list_all(self, path, api, params=None):
-        """Every entity of a list call: follow ``@odata.nextLink``, else step ``$skip`` while pages come back full."""
+    def list_all(self, path, api, params=None, paged=True):
+        """Every entity of a list call: follow ``@odata.nextLink``, else step ``$skip`` while pages come back full.
+        ``paged`` false: a call that documents no ``$top`` (an OData function such as findbyip): only
+        ``@odata.nextLink`` is followed."""
         params = dict(params or {})
-        params['$top'] = PAGE_SIZE
+        if paged:
+            params['$top'] = PAGE_SIZE
         skip = 0
         items = []
         url = None
@@ -447,7 +450,7 @@ class MdeClient:
                 seen.add(next_link)
                 url = next_link
                 continue
-            if url is None and len(value) >= params['$top']:
+            if url is None and paged and len(value) >= params['$top']:
                 skip += len(value)
                 params['$skip'] = skip
                 continue
