@@ -124,6 +124,8 @@ def run_action(module, spec, must_wait=False, after=None):
     action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode)
     action, result = finish(module, launcher, action, changed, must_wait)
     result['machine_id'] = machine_id
+    if spec.max_age is not None:
+        result['reused'] = launcher.reused
     if after is not None and action is not None and not module.check_mode:
         _fetch(action, result, after, 'To fetch them without starting a new %s, run the task with action_id: %s (and dest).'
                % (spec.describe, action.get('id')))
