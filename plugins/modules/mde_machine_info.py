@@ -30,7 +30,7 @@ options:
     type: str
   ip_address:
     description:
-      - An internal IPv4 or IPv6 address (such as the local IP of an alert): returns the machines MDE saw with that address during
+      - An internal IPv4 or IPv6 address (such as the local IP of an alert); the module returns the machines MDE saw with that address during
         the 15 minutes before and after O(seen_at), newest C(last_seen) first. Several machines may have held one address around
         that time (DHCP), or none.
       - Checked before any request. Cannot be combined with O(id), O(computer_dns_name) or the filters (O(health_status),
