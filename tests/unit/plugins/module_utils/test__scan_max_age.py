@@ -16,7 +16,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import _http
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import (
-    API_URL, FakeSession, FakeTokens, make_response, make_settings,
+    FakeSession, FakeTokens, make_response, make_settings,
 )
 
 MACHINE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'
@@ -58,13 +58,11 @@ def test_bad_max_age_names_the_option(bad):
 
 
 def test_unset_max_age_looks_only_for_running_scans_and_launches_after_a_success(tmp_path, clock):
-    done = scan('s1', 'Succeeded', updated='2025-05-14T08:30:00Z')
     new = scan('s2', 'Pending', created='2025-05-14T09:00:01Z')
     launch, session = launcher(tmp_path, clock, [page(), make_response(201, new)])
     spec = _launch.av_scan('quick')
     assert launch.launch(MACHINE, spec, 'hygiene', False) == (new, True) and launch.reused is None
-    assert "'Succeeded'" not in requests.utils.unquote(session.calls[0][1])
-    assert done  # the unset look-up does not even ask for it
+    assert "'Succeeded'" not in requests.utils.unquote(session.calls[0][1])  # the look-up asks for running scans only
 
 
 def test_recent_success_of_the_same_type_is_returned_from_the_one_look_up(tmp_path, clock):
