@@ -334,7 +334,7 @@ def run_machine_info(argument_spec, **kwargs):
             health_status=p['health_status'], os_platform=p['os_platform'], tag=p['tag'], risk_score=p['risk_score'],
             exposure_level=p['exposure_level'],
             ip_address=_machine.check_ip_address(p['ip_address']) if p['ip_address'] is not None else None,
-            seen_at=_machine.check_seen_at(ma.parse_timestamp(p['seen_at'], 'seen_at') if p['seen_at'] else None,
+            seen_at=_machine.check_seen_at(ma.parse_timestamp(p['seen_at'], 'seen_at') if p['seen_at'] is not None else None,
                                            time.time()) if p['ip_address'] is not None else None)
     except MdeError as err:
         module.fail_from_error(err)
