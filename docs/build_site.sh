@@ -61,6 +61,16 @@ Ansible configuration settings
 
 See `Ansible Configuration Settings <https://docs.ansible.com/ansible/latest/reference_appendices/config.html>`_
 in the Ansible documentation.
+
+.. The environment variables of Ansible's own settings that plugin pages name (the inventory cache options).
+
+.. envvar:: ANSIBLE_CACHE_PLUGIN
+.. envvar:: ANSIBLE_CACHE_PLUGIN_CONNECTION
+.. envvar:: ANSIBLE_CACHE_PLUGIN_PREFIX
+.. envvar:: ANSIBLE_CACHE_PLUGIN_TIMEOUT
+.. envvar:: ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED
+
+   Settings of ansible-core, described in its configuration settings above.
 RST
 
 echo "=== antsibull-docs collection + sphinx-build (warnings are errors)"

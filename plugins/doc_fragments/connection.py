@@ -148,3 +148,15 @@ requirements:
   - msal (only to fetch tokens with O(client_secret) or O(client_certificate_path))
   - cryptography (only with O(client_certificate_path))
 '''
+
+    # Plugins (the inventory plugin defender.endpoint.mde_machines) extend DOCUMENTATION above and this one.
+    PLUGINS = r'''
+options: {}
+notes:
+  - In a plugin, each connection option is resolved as the modules resolve it, by the same argument spec, from the plugin's
+    configuration file (where a secret may be a C(!vault) encrypted value), then the environment variables named in the
+    option (the first set one wins, an empty one counts as unset, so an AWX credential that injects every variable of its
+    type works), then the default.
+  - The plugin runs on the controller, as the user that runs C(ansible-inventory), C(ansible-playbook) or the AWX inventory
+    update, and shares that user's token cache and rate budget with the modules run there.
+'''

@@ -188,7 +188,7 @@ class Launcher:
         """
         found = self.look_up(machine_id, list(state.types), ACTIVE_STATUSES)
         history = active_of(found)
-        current = history[0] if history else None
+        current = current_state_action(found, state.types)
         before = state.states[current['type'] if current else None]
         wanted = state.states[state.desired_type]
         if before == wanted:
@@ -259,6 +259,36 @@ def active_of(found):
     """The actions that are Pending, InProgress or Succeeded, newest first: the state rule (a machine's state
     is given by the newest action of its family that did not fail, was not cancelled and did not time out)."""
     return _newest_first([a for a in found if (a.get('status') or '').lower() in ('pending', 'inprogress', 'succeeded')])
+
+
+def current_state_action(actions, types):
+    """The one derivation of a machine's isolation or app-restriction state, shared by the state modules and the
+    inventory plugin: among ``actions`` (of one machine), the newest of ``types`` that is Pending, InProgress or
+    Succeeded, or None when there is none. Failed, TimeOut and Cancelled actions say nothing about the state."""
+    wanted = set(types)
+    history = active_of([a for a in actions if a.get('type') in wanted])
+    return history[0] if history else None
+
+
+# The states the inventory reports per family: the newest action's type gives the state once it has Succeeded and
+# the state it is moving to while Pending or InProgress; no such action at all is "unknown".
+STATE_NAMES = {
+    'isolation': {'Isolate': ('isolated', 'isolating'), 'Unisolate': ('released', 'releasing')},
+    'app_restriction': {'RestrictCodeExecution': ('restricted', 'restricting'),
+                        'UnrestrictCodeExecution': ('unrestricted', 'unrestricting')},
+}
+UNKNOWN_STATE = 'unknown'
+
+
+def state_of(actions, family):
+    """(state name, the action that gives it or None) of one machine for ``family`` (a key of STATE_NAMES),
+    through ``current_state_action``."""
+    names = STATE_NAMES[family]
+    action = current_state_action(actions, names)
+    if action is None:
+        return UNKNOWN_STATE, None
+    settled, moving = names[action['type']]
+    return (settled if (action.get('status') or '').lower() == 'succeeded' else moving), action
 
 
 def _parse_epoch(value):

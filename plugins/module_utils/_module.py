@@ -30,20 +30,24 @@ def mde_argument_spec(**extra):
     return spec
 
 
-class MdeModule(AnsibleModule):
+VALIDATE_CERTS_WARNING = ('validate_certs is false: TLS certificates of the API and login hosts are not checked, so the token '
+                          'and credentials can be intercepted. Prefer ca_path for a private CA.')
 
-    def __init__(self, argument_spec, **kwargs):
-        super(MdeModule, self).__init__(mde_argument_spec(**argument_spec), **kwargs)
+
+class MdeConnection:
+    """Validated settings, the chosen auth method and the API client (built on first use) from connection
+    ``params`` (CONNECTION_ARGSPEC's options, resolved): what every module and the inventory plugin talk to the
+    API through. Raises MdeError (kind ``config``) before any request; ``warn(msg)`` receives the warnings and
+    ``secret_sink`` each token (a module's ``no_log_values.add``)."""
+
+    def __init__(self, params, warn, secret_sink=None):
         if not _http.HAS_REQUESTS:
-            self.fail_json(msg=missing_required_lib('requests'), exception=_http.REQUESTS_IMPORT_ERROR)
-        try:
-            self.settings = Settings(self.params)
-            self.auth = _auth.choose_auth_method(self.settings, self.params)
-        except MdeError as err:
-            self.fail_from_error(err)
+            raise MdeError(missing_required_lib('requests'), kind='config', details={'exception': _http.REQUESTS_IMPORT_ERROR})
+        self.settings = Settings(params)
+        self.auth = _auth.choose_auth_method(self.settings, params)
         if not self.settings.validate_certs:
-            self.warn('validate_certs is false: TLS certificates of the API and login hosts are not checked, so the token '
-                      'and credentials can be intercepted. Prefer ca_path for a private CA.')
+            warn(VALIDATE_CERTS_WARNING)
+        self.secret_sink = secret_sink
         self._client = None
 
     @property
@@ -51,9 +55,27 @@ class MdeModule(AnsibleModule):
         if self._client is None:
             discovery = _files.private_dir('discovery') if self.auth.logs_in else None
             session = _http.MdeSession(self.settings.verify, self.settings.timeout, discovery_folder=discovery)
-            self.auth.bind(session, time.sleep, secret_sink=self.no_log_values.add)
+            self.auth.bind(session, time.sleep, secret_sink=self.secret_sink)
             self._client = _http.MdeClient(self.settings, session, self.auth)
         return self._client
+
+
+class MdeModule(AnsibleModule):
+
+    def __init__(self, argument_spec, **kwargs):
+        super(MdeModule, self).__init__(mde_argument_spec(**argument_spec), **kwargs)
+        if not _http.HAS_REQUESTS:
+            self.fail_json(msg=missing_required_lib('requests'), exception=_http.REQUESTS_IMPORT_ERROR)
+        try:
+            self.connection = MdeConnection(self.params, self.warn, secret_sink=self.no_log_values.add)
+        except MdeError as err:
+            self.fail_from_error(err)
+        self.settings = self.connection.settings
+        self.auth = self.connection.auth
+
+    @property
+    def client(self):
+        return self.connection.client
 
     def fail_from_error(self, err, **extra):
         result = err.result()

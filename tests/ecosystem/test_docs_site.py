@@ -21,7 +21,8 @@ from conftest import ECO_BIN, REPO_ROOT
 BUILD = os.environ.get('DOCS_BUILD', os.path.join(REPO_ROOT, 'docs', 'build'))
 SITE = os.path.join(BUILD, 'html', 'collections', 'defender', 'endpoint')
 MODULE = 'mde_machine_action_cancel'
-GUIDES = ('guide_auth', 'guide_rate_limits', 'guide_incident_response', 'guide_cancelling', 'guide_awx', 'guide_emulator')
+GUIDES = ('guide_auth', 'guide_rate_limits', 'guide_incident_response', 'guide_cancelling', 'guide_awx', 'guide_emulator',
+          'guide_inventory')
 CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
                   '--disable-component-update', '--no-first-run', '--disable-sync', '--hide-scrollbars']
 
@@ -112,6 +113,7 @@ def test_collection_index_links_the_guides_and_modules():
     for guide in GUIDES:
         assert 'docsite/%s.html' % guide in page.links, guide
     assert MODULE + '_module.html' in page.links
+    assert 'mde_machines_inventory.html' in page.links, 'the inventory plugin has its page'
 
 
 def test_awx_guide():

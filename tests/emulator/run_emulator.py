@@ -26,7 +26,7 @@ from mde_emulator.server import EmulatorServers  # noqa: E402  pylint: disable=w
 def _add_common(parser):
     parser.add_argument("--workdir", required=True, help="state, keys, CA and emulator.json live here")
     parser.add_argument("--time-scale", type=float, default=1.0, help="emulated seconds per real second")
-    parser.add_argument("--seed", default="demo", help="demo, empty or a JSON file path")
+    parser.add_argument("--seed", default="demo", help="demo, empty, fleet[:N] or a JSON file path")
     parser.add_argument("--cloud", default="commercial", choices=sorted(CLOUDS))
     for host in ("api", "login", "storage", "control"):
         parser.add_argument("--%s-port" % host, type=int, default=0, help="0 picks a free port")

@@ -12,6 +12,7 @@ downloaded."""
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 
@@ -94,10 +95,81 @@ def _demo_actions():
     ]
 
 
+def _fleet_id(name):
+    return hashlib.sha1(name.encode("utf-8")).hexdigest()
+
+
+# The inventory cases of the fleet seed: (host name, machine overrides, [(action type, status, created hours ago)])
+# and the isolation / app-restriction state the rule gives them (newest Pending, InProgress or Succeeded action).
+FLEET_CASES = [
+    ("iso-isolated", {}, [("Isolate", "Succeeded", 48)]),
+    ("iso-released", {}, [("Isolate", "Succeeded", 72), ("Unisolate", "Succeeded", 24)]),
+    ("iso-isolating", {}, [("Isolate", "Pending", 2)]),
+    ("iso-releasing", {}, [("Isolate", "Succeeded", 30), ("Unisolate", "InProgress", 1)]),
+    ("iso-release-failed", {}, [("Isolate", "Succeeded", 30), ("Unisolate", "Failed", 5)]),
+    ("iso-cancelled", {}, [("Isolate", "Cancelled", 5), ("Isolate", "TimeOut", 50)]),
+    ("rst-restricted", {}, [("RestrictCodeExecution", "Succeeded", 10)]),
+    ("rst-unrestricting", {}, [("RestrictCodeExecution", "Succeeded", 10), ("UnrestrictCodeExecution", "Pending", 1)]),
+    ("both-restricting", {}, [("Isolate", "Succeeded", 20), ("RestrictCodeExecution", "InProgress", 1)]),
+    ("lnx-01", {"osPlatform": "Linux", "version": "22.04", "osBuild": None, "machineTags": ["inventory-case", "linux"]}, []),
+    # three records of one re-onboarded device: the newest keeps the name; the oldest is still isolated
+    ("reimaged-01", {"lastSeen": "2026-11-28T10:00:00.0000000Z", "healthStatus": "Active"}, []),
+    ("reimaged-01#2", {"lastSeen": "2026-09-01T10:00:00.0000000Z", "healthStatus": "Inactive"}, []),
+    ("reimaged-01#3", {"lastSeen": "2026-06-01T10:00:00.0000000Z", "healthStatus": "Inactive",
+                       "isPotentialDuplication": True}, [("Isolate", "Succeeded", 3000)]),
+    ("no-name", {"computerDnsName": None, "onboardingStatus": "CanBeOnboarded", "healthStatus": "Unknown"}, []),
+]
+_FLEET_OS = ["Windows11", "WindowsServer2019", "WindowsServer2022", "Linux", "Windows10"]
+_FLEET_HEALTH = ["Active", "Active", "Active", "Inactive", "ImpairedCommunication"]
+_FLEET_RISK = ["None", "Low", "Medium", "High", "Informational"]
+_FLEET_TAGS = [["finance"], ["hr"], [], ["finance", "INC-4711"], []]
+
+
+def fleet_seed(count=300):
+    """Several hundred machines for the inventory plugin: the FLEET_CASES (tagged inventory-case) and ``count``
+    generated fleet-NNN machines (every 40th isolated). Fixed IDs and machine timestamps, so the inventory made
+    from it is the same at every run; actions never move on (final, or Pending/InProgress forever)."""
+    machines, actions = [], []
+    for name, overrides, history in FLEET_CASES:
+        dns = name.split("#", maxsplit=1)[0] + ".contoso.com"
+        machine = {"id": _fleet_id(name), "computerDnsName": dns, "firstSeen": "2026-01-05T08:00:00.0000000Z",
+                   "lastSeen": "2026-11-27T08:00:00.0000000Z", "osPlatform": "Windows11", "lastIpAddress": "10.1.0.%d" % (
+                       len(machines) + 10), "rbacGroupId": 140, "rbacGroupName": "Finance", "riskScore": "Medium",
+                   "exposureLevel": "Medium", "machineTags": ["inventory-case"], "agentVersion": "10.8760.22631.4391"}
+        machine.update(overrides)
+        machines.append(machine)
+        for action_type, status, hours in history:
+            action = {"machineId": machine["id"], "type": action_type, "status": status, "created_ago": hours * 3600,
+                      "lifecycle": dict(STUCK), "requestor": "Analyst@contoso.com",
+                      "requestorComment": "%s on %s (inventory case)" % (action_type, name)}
+            if action_type == "Isolate":
+                action["scope"] = "Full"
+            actions.append(action)
+    for index in range(count):
+        name = "fleet-%03d" % index
+        machine = {"id": _fleet_id(name), "computerDnsName": name + ".contoso.com",
+                   "firstSeen": "2026-01-05T08:00:00.0000000Z",
+                   "lastSeen": "2026-11-%02dT%02d:00:00.0000000Z" % (1 + index % 28, index % 24),
+                   "osPlatform": _FLEET_OS[index % 5], "healthStatus": _FLEET_HEALTH[index % 5],
+                   "riskScore": _FLEET_RISK[index % 5], "exposureLevel": ["Low", "Medium", "High"][index % 3],
+                   "lastIpAddress": "10.2.%d.%d" % (index // 250, index % 250 + 1), "rbacGroupId": 140 + index % 3,
+                   "rbacGroupName": ["Finance", "HR", "Servers"][index % 3], "machineTags": list(_FLEET_TAGS[index % 5]),
+                   "agentVersion": "10.8760.22631.4391"}
+        machines.append(machine)
+        if index % 40 == 7:
+            actions.append({"machineId": machine["id"], "type": "Isolate", "status": "Succeeded", "created_ago": 3600 + index,
+                            "scope": "Full", "lifecycle": dict(STUCK), "requestor": "Analyst@contoso.com",
+                            "requestorComment": "Isolate %s (fleet)" % name})
+    return {"machines": machines, "actions": actions}
+
+
 def get_seed(name):
-    """Return the seed dict {"machines": [...], "actions": [...]} for demo, empty, a JSON path or a dict."""
+    """Return the seed dict {"machines": [...], "actions": [...]} for demo, empty, fleet (fleet:N for N generated
+    machines), a JSON path or a dict."""
     if isinstance(name, dict):
         return copy.deepcopy(name)
+    if isinstance(name, str) and (name == "fleet" or name.startswith("fleet:")):
+        return fleet_seed(int(name.split(":", 1)[1]) if ":" in name else 300)
     if name in (None, "demo"):
         return {"machines": _example_machines(), "actions": _demo_actions()}
     if name == "empty":
