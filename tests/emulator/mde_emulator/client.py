@@ -101,8 +101,12 @@ class EmulatorControl(object):
     def health(self):
         return self.call('GET', '/control/health')
 
-    def reset(self, seed='demo'):
-        return self.call('POST', '/control/reset', {'seed': seed})
+    def reset(self, seed='demo', realign_clock=False):
+        """``realign_clock``: emulated time starts again at real time (time moved on by the clock or advances is undone)."""
+        payload = {'seed': seed}
+        if realign_clock:
+            payload['realign_clock'] = True
+        return self.call('POST', '/control/reset', payload)
 
     def requests(self, since=0, host=None):
         params = {'since': since}

@@ -55,8 +55,8 @@ def handle(emu, req):  # pylint: disable=too-many-return-statements,too-many-bra
         if path == "/control/health" and method == "GET":
             return json_response(200, {"ok": True})
         if path == "/control/reset" and method == "POST":
-            seed = _body(req).get("seed", "demo")
-            emu.reset(get_seed(seed))
+            body = _body(req)
+            emu.reset(get_seed(body.get("seed", "demo")), realign_clock=body.get("realign_clock") is True)
             return json_response(200, {"ok": True})
         if path == "/control/requests" and method == "GET":
             since = int(req.query.get("since") or 0)

@@ -283,7 +283,9 @@ class Emulator(object):  # pylint: disable=too-many-instance-attributes
         for action in sorted(actions, key=created_of):
             self.add_action(action)
 
-    def reset(self, seed="demo"):
+    def reset(self, seed="demo", realign_clock=False):
+        if realign_clock:
+            self.clock.realign()
         self.state.reset()
         self.apply_seed(get_seed(seed if seed is not None else "demo"))
 

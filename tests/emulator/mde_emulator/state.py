@@ -109,6 +109,12 @@ class Clock(object):
     def advance(self, seconds):
         self.offset += float(seconds)
 
+    def realign(self):
+        """Emulated time starts again at real time (after a reset: nothing holds the old times)."""
+        self.real_start = time.time()
+        self.start_epoch = self.real_start
+        self.offset = 0.0
+
 
 def _lc_num(value, name):
     if value is None:

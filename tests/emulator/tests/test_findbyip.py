@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 from conftest import error_code
 
@@ -72,3 +73,12 @@ def test_never_seen_and_read_only_apps(readonly_api, ctl):
     assert _ids(_find(readonly_api, "10.8.8.8", now)) == []  # never reported, and the read role suffices
     log = [r for r in ctl.log(0) if r["host"] == "api"]
     assert log[-1]["api"] == "find_machines_by_ip"
+
+
+def test_a_reset_can_realign_the_clock_with_real_time(api, ctl):
+    """After the emulated clock ran 40 days ahead, real now is outside the 30 days; a realigning reset fixes that."""
+    ctl.advance_clock(40 * 86400)
+    real_now = time.time()
+    assert _find(api, "10.20.30.41", real_now).status_code == 400
+    ctl.reset("demo", realign_clock=True)
+    assert _ids(_find(api, "10.20.30.41", real_now)) == [WEB]
