@@ -36,7 +36,7 @@ help:
 	@echo "  make ecosystem       Galaxy build/install, AWX credential type, EE context, changelog release"
 	@echo "  make matrix          sanity, units and smoke on the newest (2.20) and oldest (2.17) cores"
 	@echo "Other:"
-	@echo "  make bench           API and login calls per task and play (not part of make test)"
+	@echo "  make bench           module vs barest uri task, calls, bulk run; writes docs/performance.md (not part of make test)"
 	@echo "  make reliability-doc rewrite docs/reliability.md's tables from the last reliability run"
 	@echo "  make docs            build the docs site into docs/build/html"
 	@echo "  make venv collection-link   .venv, and .cache/collections pointing at the checkout (playbooks by hand)"

@@ -16,7 +16,7 @@ options:
       - The Entra ID directory (tenant) ID, or a verified domain of the tenant.
       - Falls back to E(MDE_TENANT_ID), then E(AZURE_TENANT_ID), then E(AZURE_TENANT).
       - The last one is the name AWX's built-in Microsoft Azure Resource Manager credential injects.
-      - Needed with O(client_secret) and O(client_certificate_path).
+      - Needed with O(client_secret), O(client_certificate_path) and a federated token (O(auth_method=workload_identity)).
     type: str
   client_id:
     description:
@@ -46,6 +46,36 @@ options:
       - A ready bearer token for the API. Entra ID is not contacted and nothing is cached.
       - Falls back to E(MDE_ACCESS_TOKEN). Takes precedence over the other credentials.
       - A token the API refuses (HTTP 401) cannot be renewed by the module; the task fails and says so.
+    type: str
+  auth_method:
+    description:
+      - How to sign in. V(auto) takes the first present of O(access_token), O(client_certificate_path), O(client_secret),
+        then a federated token (O(federated_token) or O(federated_token_file)).
+      - V(workload_identity) exchanges a platform's OIDC token (GitHub Actions, Azure DevOps, GitLab, Kubernetes) for a token of the
+        app O(client_id) in O(tenant_id), through a federated credential of the app registration. No secret is stored.
+      - V(managed_identity) uses the managed identity of the Azure host the module runs on (VM, scale set, Arc-enabled server,
+        App Service, Functions); V(auto) never picks it, so that no metadata endpoint is probed off Azure. Needs msal 1.29 or later.
+      - The other values use only that method's options, and fail before any request when they are missing.
+      - Falls back to E(MDE_AUTH_METHOD).
+    type: str
+    choices: [auto, client_secret, certificate, access_token, workload_identity, managed_identity]
+    default: auto
+  federated_token_file:
+    description:
+      - A file holding the OIDC token of workload identity federation (its audience is usually C(api://AzureADTokenExchange)).
+      - Read again at each token request, so a platform that rotates it (the AKS workload identity webhook) is followed.
+      - Falls back to E(MDE_FEDERATED_TOKEN_FILE), then E(AZURE_FEDERATED_TOKEN_FILE) (what the AKS webhook injects).
+    type: path
+  federated_token:
+    description:
+      - The OIDC token of workload identity federation itself. Takes precedence over O(federated_token_file).
+      - Falls back to E(MDE_FEDERATED_TOKEN). Prefer O(federated_token_file), as such tokens expire within minutes.
+    type: str
+  managed_identity_client_id:
+    description:
+      - With O(auth_method=managed_identity), the client ID of the user-assigned managed identity to use.
+        Unset, the host's system-assigned identity is used.
+      - Falls back to E(MDE_MANAGED_IDENTITY_CLIENT_ID).
     type: str
   cloud:
     description:
@@ -131,7 +161,8 @@ options:
     default: 10
 notes:
   - Each connection option is resolved on its own, from the task option, then its environment variables (an empty one counts as unset), then its default.
-    Then the first present of O(access_token), O(client_certificate_path) and O(client_secret) is used.
+    Then the first present of O(access_token), O(client_certificate_path), O(client_secret) and a federated token is used,
+    unless O(auth_method) names the method.
   - Set connection options once per play with C(module_defaults) and the action group C(group/defender.endpoint.mde).
   - "The modules talk to the API from where they run; run them on the controller (C(delegate_to: localhost) or C(connection: local)).
     Environment variables, the token cache and the rate budget are those of the user and host that run the module."
@@ -145,7 +176,8 @@ notes:
     (one more when a token is renewed after an HTTP 401), each bounded by O(timeout).
 requirements:
   - requests
-  - msal (only to fetch tokens with O(client_secret) or O(client_certificate_path))
+  - msal (only to fetch tokens with O(client_secret), O(client_certificate_path) or a federated token; 1.29 or later for
+    O(auth_method=managed_identity))
   - cryptography (only with O(client_certificate_path))
 '''
 

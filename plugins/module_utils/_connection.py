@@ -51,6 +51,12 @@ CONNECTION_ARGSPEC = dict(
     client_certificate_path=dict(type='path', **_env('MDE_CLIENT_CERTIFICATE_PATH', 'AZURE_CLIENT_CERTIFICATE_PATH')),
     client_certificate_password=dict(type='str', no_log=True, **_env('MDE_CLIENT_CERTIFICATE_PASSWORD', 'AZURE_CLIENT_CERTIFICATE_PASSWORD')),
     access_token=dict(type='str', no_log=True, **_env('MDE_ACCESS_TOKEN')),
+    # workload identity federation and managed identity (issue 15); AZURE_FEDERATED_TOKEN_FILE: what the AKS webhook injects
+    auth_method=dict(type='str', default='auto', choices=['auto', 'client_secret', 'certificate', 'access_token', 'workload_identity',
+                                                          'managed_identity'], **_env('MDE_AUTH_METHOD')),
+    federated_token_file=dict(type='path', **_env('MDE_FEDERATED_TOKEN_FILE', 'AZURE_FEDERATED_TOKEN_FILE')),
+    federated_token=dict(type='str', no_log=True, **_env('MDE_FEDERATED_TOKEN')),
+    managed_identity_client_id=dict(type='str', **_env('MDE_MANAGED_IDENTITY_CLIENT_ID')),
     cloud=dict(type='str', default='commercial', choices=sorted(CLOUDS), **_env('MDE_CLOUD')),
     api_url=dict(type='str', **_env('MDE_API_URL')),
     authority_host=dict(type='str', **_env('MDE_AUTHORITY_HOST', 'AZURE_AUTHORITY_HOST')),

@@ -109,12 +109,13 @@ def read_json(path):
         return None
 
 
-def write_atomic(path, write, mode=0o600, binary=False):
+def write_atomic(path, write, mode=0o600, binary=False, durable=True):
     """Write a file through ``write(handle)`` into a temp file (``mode``) beside ``path``, fsync, then rename
     over ``path``; returns what ``write`` returns.
 
     A process killed mid-write leaves either the old file or the new one, never a torn one; a failed
-    write leaves no temp file behind.
+    write leaves no temp file behind. ``durable=False`` skips the fsync (still atomic for every reader;
+    only a crash of the machine may lose the write): for state that is rewritten on every API call.
     """
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', dir=folder)
@@ -123,7 +124,8 @@ def write_atomic(path, write, mode=0o600, binary=False):
         with os.fdopen(fd, 'wb' if binary else 'w') as handle:
             written = write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.rename(tmp, path)
     except BaseException:
         try:
@@ -134,9 +136,9 @@ def write_atomic(path, write, mode=0o600, binary=False):
     return written
 
 
-def write_json_atomic(path, data):
+def write_json_atomic(path, data, durable=True):
     """Write JSON to ``path`` (0600) atomically."""
-    write_atomic(path, lambda handle: json.dump(data, handle, separators=(',', ':')))
+    write_atomic(path, lambda handle: json.dump(data, handle, separators=(',', ':')), durable=durable)
 
 
 def write_stream_atomic(path, chunks, mode=0o600):

@@ -297,13 +297,20 @@ class MdeClient:
         return self.budgets[api]
 
     def _send(self, method, url, api, token, body, waits=None):
-        self._budget(api).acquire(waits)
+        budget = self._budget(api)
+        budget.acquire(waits)
         headers = {'Authorization': 'Bearer %s' % token, 'Accept': 'application/json'}
         kwargs = {'headers': headers}
         if body is not None:
             kwargs['data'] = json.dumps(body)
             headers['Content-Type'] = 'application/json'
-        return self.session.request(method, url, **kwargs)
+        try:
+            return self.session.request(method, url, **kwargs)
+        finally:
+            # the budget records the call at the time of its answer, after the service counted it (RateBudget.settle)
+            settle = getattr(budget, 'settle', None)
+            if settle is not None:
+                settle()
 
     def request(self, method, path, api, body=None, params=None, url=None, call=None, not_found_hint=None, waits=None):
         """Send one API call; returns (status, parsed JSON or None).

@@ -80,6 +80,7 @@ class RateBudget:
         self.clock = clock
         self.sleep = sleep
         self.lock_timeout = lock_timeout
+        self._in_flight = None  # the record of the call acquire() let go and settle() has not moved yet
 
     def _load(self, now):
         state = _files.read_json(self.path)
@@ -121,7 +122,8 @@ class RateBudget:
                 wait, why = self._wait_needed(state, now)
                 if wait is None:
                     state['calls'].append(now)
-                    _files.write_json_atomic(self.path, state)
+                    _files.write_json_atomic(self.path, state, durable=False)
+                    self._in_flight = now
                     return waited
             wait = max(wait, 0.0)
             if wait > self.max_wait:
@@ -137,6 +139,29 @@ class RateBudget:
                     'max_wait or max_retries.' % (self.api, why, waits.waited, wait, waits.bound()), kind='timeout')
             waits.sleep(wait)
             waited += wait
+
+    def settle(self):
+        """The call of the last ``acquire()`` is answered (or failed): move its record to now.
+
+        The service counts a call when it arrives, not when the budget recorded it: in between lie the
+        connection set-up (TCP and TLS, per process) and the load on both ends, which vary by more than
+        TRANSIT_GUARD under forks (the bench measures it). A call recorded early leaves this window early,
+        and the call that takes its slot reaches the service while the service still counts the first one
+        in its window: a 429. The time of the answer is after the arrival, so the record moved there never
+        leaves the window before the service's does; the window is then spent up to the service's edge.
+        An answer within TRANSIT_GUARD of the record needs no move (the arrival lay between the two, and
+        the guard covers it): the common call stays at one lock, one read and one write.
+        """
+        stamp, self._in_flight = self._in_flight, None
+        if stamp is None or self.clock() - stamp <= TRANSIT_GUARD:
+            return
+        with _files.file_lock(self.lock_path, self.lock_timeout, what='rate budget lock'):
+            now = self.clock()
+            state = self._load(now)
+            if stamp in state['calls']:
+                state['calls'].remove(stamp)
+            state['calls'].append(max(now, stamp))
+            _files.write_json_atomic(self.path, state, durable=False)
 
     def pause(self, seconds):
         """Make every process using this key wait ``seconds`` from now (a 429's Retry-After)."""

@@ -22,11 +22,11 @@ import time
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._http import join_sentences
 from ansible_collections.defender.endpoint.plugins.module_utils._module import MdeModule
-from ansible_collections.defender.endpoint.plugins.module_utils import _downloads
-from ansible_collections.defender.endpoint.plugins.module_utils import _launch
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine
 from ansible_collections.defender.endpoint.plugins.module_utils import _machine_action as ma
-from ansible_collections.defender.endpoint.plugins.module_utils import _tags
+
+# _launch, _downloads and _tags are imported by the functions that use them: a task pays only for the code
+# of its own path (an AnsiballZ payload compiles its module_utils from source on every run).
 
 # The options every launching module shares.
 LAUNCH_ARGSPEC = dict(
@@ -119,6 +119,7 @@ def exit_launch(module, run):
 
 def run_action(module, spec, must_wait=False, after=None):
     """A plain launch (scan, quarantine, package, live response): reuse a running twin, else launch once."""
+    from ansible_collections.defender.endpoint.plugins.module_utils import _launch  # pylint: disable=import-outside-toplevel
     launcher = _launch.Launcher(module.client)
     machine_id = resolve_machine(module)
     action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode)
@@ -139,6 +140,7 @@ def run_existing(module, spec, after, present=None):
     than Succeeded, fails. ``present(action)`` may return the result of a run that finds every
     file already there (nothing is downloaded).
     """
+    from ansible_collections.defender.endpoint.plugins.module_utils import _launch  # pylint: disable=import-outside-toplevel
     launcher = _launch.Launcher(module.client)
     action = launcher.existing(module.params['action_id'], spec)
     result = {'changed': False, 'machine_action': ma.to_result(action), 'machine_id': action.get('machineId')}
@@ -173,6 +175,7 @@ def _fetch(action, result, after, hint):
 
 def run_state(module, state):
     """A desired-state launch (``_launch.StateLaunch``): the result with ``state``, ``machine_id`` and the diff."""
+    from ansible_collections.defender.endpoint.plugins.module_utils import _launch  # pylint: disable=import-outside-toplevel
     launcher = _launch.Launcher(module.client)
     machine_id = resolve_machine(module)
     outcome = launcher.ensure_state(machine_id, state, module.params['comment'], module.check_mode)
@@ -201,10 +204,13 @@ def run_launch_module(argument_spec, build):
 
 
 def _downloads_of(module):
+    from ansible_collections.defender.endpoint.plugins.module_utils import _downloads  # pylint: disable=import-outside-toplevel
     return _downloads.Downloads(module.client, module.settings.poll_interval)
 
 
 def run_investigation_package():
+    from ansible_collections.defender.endpoint.plugins.module_utils import _launch  # pylint: disable=import-outside-toplevel
+    from ansible_collections.defender.endpoint.plugins.module_utils import _downloads  # pylint: disable=import-outside-toplevel
     module = launch_module(downloads=True)
     p = module.params
     spec = _launch.investigation_package()
@@ -234,6 +240,8 @@ def run_investigation_package():
 
 
 def run_live_response(argument_spec, **kwargs):
+    from ansible_collections.defender.endpoint.plugins.module_utils import _launch  # pylint: disable=import-outside-toplevel
+    from ansible_collections.defender.endpoint.plugins.module_utils import _downloads  # pylint: disable=import-outside-toplevel
     module = launch_module(argument_spec, downloads=True, **kwargs)
     p = module.params
     try:
@@ -342,6 +350,7 @@ def run_machine_info(argument_spec, **kwargs):
 
 
 def run_machine_tag(argument_spec, **kwargs):
+    from ansible_collections.defender.endpoint.plugins.module_utils import _tags  # pylint: disable=import-outside-toplevel
     module = MdeModule(argument_spec=argument_spec, **kwargs)
     p = module.params
     present = p['state'] == 'present'

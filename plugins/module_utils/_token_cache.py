@@ -41,6 +41,9 @@ class TokenCache:
         self.folder = folder or _files.private_dir('tokens')
         self.clock = clock
         self.lock_timeout = lock_timeout
+        # key -> (access_token, refresh_at) of the entries this process read or wrote: a task's later calls
+        # (a cancel's POST after its GET, retries) use the token without reading the file again.
+        self._known = {}
 
     def _path(self, key):
         return os.path.join(self.folder, key + '.json')
@@ -51,7 +54,12 @@ class TokenCache:
             yield
 
     def get(self, key):
-        """The cached access token when it is still fresh, else None."""
+        """The cached access token when it is still fresh, else None.
+
+        Lock-free: the file is only ever replaced whole (write_json_atomic), so a read sees one entry."""
+        known = self._known.get(key)
+        if known is not None and self.clock() < known[1]:
+            return known[0]
         entry = _files.read_json(self._path(key))
         if not isinstance(entry, dict):
             return None
@@ -61,6 +69,7 @@ class TokenCache:
             return None
         if self.clock() >= refresh_at:
             return None
+        self._known[key] = (token, refresh_at)
         return token
 
     def put(self, key, access_token, expires_in):
@@ -73,9 +82,12 @@ class TokenCache:
             'expires_on': now + lifetime,
             'refresh_at': now + lifetime - margin,
         })
+        self._known[key] = (access_token, now + lifetime - margin)
 
     def invalidate(self, key, access_token):
         """Forget ``access_token`` (the API refused it), unless another process already replaced it."""
+        if self._known.get(key, (None,))[0] == access_token:
+            del self._known[key]
         entry = _files.read_json(self._path(key))
         if isinstance(entry, dict) and entry.get('access_token') == access_token:
             try:

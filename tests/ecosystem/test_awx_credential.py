@@ -29,6 +29,8 @@ ENV_OF_INPUT = {
     'client_certificate': 'MDE_CLIENT_CERTIFICATE_PATH', 'client_certificate_password': 'MDE_CLIENT_CERTIFICATE_PASSWORD',
     'cloud': 'MDE_CLOUD', 'api_url': 'MDE_API_URL', 'authority_host': 'MDE_AUTHORITY_HOST', 'ca_bundle': 'MDE_CA_PATH',
     'rate_limit_per_minute': 'MDE_RATE_LIMIT_PER_MINUTE', 'rate_limit_per_hour': 'MDE_RATE_LIMIT_PER_HOUR',
+    'auth_method': 'MDE_AUTH_METHOD', 'federated_token_file': 'MDE_FEDERATED_TOKEN_FILE',
+    'managed_identity_client_id': 'MDE_MANAGED_IDENTITY_CLIENT_ID',
 }
 
 
@@ -52,7 +54,7 @@ def test_awx_would_accept_it(credential_type):
     assert set(credential_type['injectors']['file']) == {'template.client_certificate', 'template.ca_bundle'}
     for secret in ('client_secret', 'client_certificate', 'client_certificate_password'):
         assert fields[secret].get('secret') is True, secret
-    assert credential_type['inputs']['required'] == ['tenant_id', 'client_id']
+    assert credential_type['inputs']['required'] == []  # managed identity needs neither tenant_id nor client_id
 
 
 def test_modules_read_every_injected_variable(credential_type):

@@ -28,7 +28,7 @@ def _add_common(parser):
     parser.add_argument("--time-scale", type=float, default=1.0, help="emulated seconds per real second")
     parser.add_argument("--seed", default="demo", help="demo, empty, fleet[:N] or a JSON file path")
     parser.add_argument("--cloud", default="commercial", choices=sorted(CLOUDS))
-    for host in ("api", "login", "storage", "control"):
+    for host in ("api", "login", "storage", "control", "identity"):
         parser.add_argument("--%s-port" % host, type=int, default=0, help="0 picks a free port")
 
 
@@ -46,7 +46,7 @@ def serve(args):
     settings_path = os.path.join(workdir, "emulator.json")
     emu = Emulator(workdir, time_scale=args.time_scale, cloud=args.cloud, seed=args.seed)
     servers = EmulatorServers(emu, {"api": args.api_port, "login": args.login_port, "storage": args.storage_port,
-                                    "control": args.control_port})
+                                    "control": args.control_port, "identity": args.identity_port})
     servers.start()
     stop = threading.Event()
 
@@ -113,7 +113,7 @@ def start(args):
         os.remove(settings_path)
     cmd = [sys.executable, os.path.abspath(__file__), "serve", "--workdir", workdir, "--time-scale",
            str(args.time_scale), "--seed", args.seed, "--cloud", args.cloud]
-    for host in ("api", "login", "storage", "control"):
+    for host in ("api", "login", "storage", "control", "identity"):
         cmd += ["--%s-port" % host, str(getattr(args, "%s_port" % host))]
     with open(os.path.join(workdir, "emulator.log"), "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,  # pylint: disable=consider-using-with

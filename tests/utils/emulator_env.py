@@ -43,6 +43,13 @@ def integration_vars(settings, workdir):
         'mde_cert_password': cert['certificate_password'],
         'mde_readonly_client_id': readonly['client_id'],
         'mde_readonly_client_secret': readonly['client_secret'],
+        # workload identity federation and managed identity (issue 15)
+        'mde_identity_url': settings['identity_url'],
+        'mde_federated_issuer': settings['federation']['issuer'],
+        'mde_federated_subject': settings['federation']['subject'],
+        'mde_identity_header': settings['federation']['identity_header'],
+        'mde_mi_system_client_id': settings['federation']['system_client_id'],
+        'mde_mi_user_client_id': settings['federation']['user_client_id'],
         'mde_emulator_workdir': os.path.abspath(workdir),
         'mde_repo_root': REPO_ROOT,
     }

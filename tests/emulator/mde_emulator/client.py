@@ -185,17 +185,42 @@ class EmulatorControl(object):
     def clock(self):
         return self.call('GET', '/control/clock')
 
+    def mint_federated_token(self, **claims):
+        """A token of the emulator's test OIDC issuer: subject, audience, issuer, lifetime and
+        not_before_in (seconds from now, negative for the past) as given, else the defaults."""
+        return self.call('POST', '/control/federation/token', claims)['token']
+
+    def federated_tokens(self):
+        return self.call('GET', '/control/federation/tokens')['tokens']
+
+    def accepted_federated_tokens(self):
+        """The jti claim of each federated token the token endpoint accepted, in order."""
+        return self.call('GET', '/control/federation/tokens')['accepted']
+
+    def federated_credentials(self):
+        return self.call('GET', '/control/federation/credentials')['credentials']
+
+    def add_federated_credential(self, **credential):
+        return self.call('POST', '/control/federation/credentials', credential)
+
+    def restore_federated_credentials(self):
+        return self.call('DELETE', '/control/federation/credentials')['credentials']
+
 
 # ------------------------------------------------------------------------------- secret scanner
 def secrets_of(cfg, control, extra=None):
     """What must never appear in output, by name: both client secrets and the certificate password
-    (from the integration_config.yml variables ``cfg``), every access token the emulator issued
-    (GET /control/tokens) and the ``extra`` ones a test adds. Empty values are left out."""
+    (from the integration_config.yml variables ``cfg``), the managed identity header, every access
+    token the emulator issued (GET /control/tokens, managed identity tokens included), every
+    federated token its test issuer minted (GET /control/federation/tokens) and the ``extra`` ones a
+    test adds. Empty values are left out."""
     found = {'client secret': cfg['mde_client_secret'], 'read-only client secret': cfg['mde_readonly_client_secret'],
-             'certificate password': cfg['mde_cert_password']}
+             'certificate password': cfg['mde_cert_password'], 'managed identity header': cfg.get('mde_identity_header')}
     found.update(extra or {})
     for index, token in enumerate(control.tokens()):
         found['issued token #%d' % index] = token if isinstance(token, str) else token.get('access_token')
+    for index, token in enumerate(control.federated_tokens()):
+        found['federated token #%d' % index] = token
     return dict((what, value) for what, value in found.items() if value)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 
+from . import federation
 from .seeds import get_seed
 from .state import StateError
 from . import storage
@@ -54,6 +55,10 @@ def handle(emu, req):  # pylint: disable=too-many-return-statements,too-many-bra
     try:
         if path == "/control/health" and method == "GET":
             return json_response(200, {"ok": True})
+        if path.startswith("/control/federation/"):
+            answer = federation.control(emu, req, path, method, lambda: _body(req))
+            if answer is not None:
+                return answer
         if path == "/control/reset" and method == "POST":
             body = _body(req)
             emu.reset(get_seed(body.get("seed", "demo")), realign_clock=body.get("realign_clock") is True)

@@ -16,6 +16,7 @@ import jwt
 
 from . import crypto
 from .entra import new_jti
+from .federation import Federation
 from .seeds import get_seed
 from .state import (ACTION_TYPES, FINAL_STATUSES, MACHINE_KEYS, Clock, State, StateError, new_action_entity,
                     normalize_lifecycle)
@@ -89,6 +90,8 @@ class Emulator(object):  # pylint: disable=too-many-instance-attributes
         self.state = State(self.workdir, self.clock)
         self.seed_name = seed
         self.api_url = self.authority_host = self.storage_url = self.control_url = None
+        self.identity_url = None  # the plain-HTTP managed identity host
+        self.federation = Federation(self, ALL_ROLES)
         self.apply_seed(get_seed(seed))
 
     # ------------------------------------------------------------------ identity / tokens
@@ -297,6 +300,7 @@ class Emulator(object):  # pylint: disable=too-many-instance-attributes
             "api_url": self.api_url, "authority_host": self.authority_host, "storage_url": self.storage_url,
             "control_url": self.control_url, "ca_path": self.ca_path, "time_scale": self.clock.time_scale,
             "cloud": self.cloud, "scope": self.resource + "/.default", "tenant_id": self.tenant_id, "pid": os.getpid(),
+            "identity_url": self.identity_url, "federation": self.federation.settings(),
             "apps": {
                 "default": {k: apps["default"][k] for k in ("client_id", "client_secret", "display_name", "roles")},
                 "cert": {"client_id": cert["client_id"], "display_name": cert["display_name"],

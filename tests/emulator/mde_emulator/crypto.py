@@ -111,9 +111,10 @@ def ensure_server_cert(workdir, ca_cert, ca_key):
     return cert_path, key_path
 
 
-def ensure_signing_key(workdir):
-    """RSA key the emulated Entra ID signs access tokens with; returns (private_key, kid)."""
-    path = os.path.join(workdir, "token-signing-key.pem")
+def ensure_signing_key(workdir, name="token-signing-key.pem"):
+    """RSA key the emulated Entra ID signs access tokens with (or the test OIDC issuer its tokens, ``name``);
+    returns (private_key, kid)."""
+    path = os.path.join(workdir, name)
     if os.path.exists(path):
         key = _load_key(path)
     else:

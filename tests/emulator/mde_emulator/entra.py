@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 import jwt
 
+from . import federation
 from .util import http_entra_timestamp, json_response, new_guid
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -28,6 +29,9 @@ NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
 def route(method, path):
     """(operation name, handler) for a login-host path, or (None, None)."""
+    op, handler = federation.login_route(method, path)
+    if op is not None:
+        return op, handler
     if RE_DISCOVERY.match(path):
         return "openid_configuration", (discovery if method == "GET" else None)
     if RE_TOKEN.match(path):
@@ -247,7 +251,11 @@ def token(emu, req):  # pylint: disable=too-many-return-statements,too-many-bran
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             return entra_error(emu, 400, "invalid_request", 700023,
                                "Client assertion type is not supported. Expected '%s'." % ASSERTION_TYPE)
-        failure = _check_assertion(emu, app, tenant, client_id, assertion)
+        if decode_unverified(assertion).get("iss") not in (None, client_id):
+            # not the app's own (certificate) assertion: a federated token (workload identity federation)
+            failure = emu.federation.check(app, assertion)
+        else:
+            failure = _check_assertion(emu, app, tenant, client_id, assertion)
         if failure is not None:
             return failure
         acr = "2"

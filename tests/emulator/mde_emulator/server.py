@@ -21,10 +21,12 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import api, control, entra, storage
+from . import api, control, entra, federation, storage
 from .util import Response, json_response, mde_error
 
 HOSTS = ("api", "login", "storage", "control")
+# the managed identity endpoints are plain HTTP, as the real ones (App Service's localhost, IMDS's 169.254.169.254)
+PLAIN_HOSTS = ("identity",)
 SOCKET_FAULTS = ("reset", "drop", "stall")
 
 
@@ -69,6 +71,16 @@ class _TLSServer(ThreadingHTTPServer):
         if isinstance(exc, (ssl.SSLError, ConnectionError, socket.timeout, OSError)):
             return
         super().handle_error(request, client_address)
+
+
+class _PlainServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address, handler, emulator, host):
+        self.emulator, self.host = emulator, host
+        super().__init__(address, handler)
 
 
 class _Broken(Exception):
@@ -222,6 +234,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route(self, req):
         host = self.server.host
+        if host == "identity":
+            return federation.identity_route(req.method, req.path)
         if host == "login":
             return entra.route(req.method, req.path)
         if host == "storage":
@@ -307,6 +321,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _process(self, emu, req, op, handler):  # pylint: disable=too-many-return-statements
         host = self.server.host
+        if host == "identity":
+            return federation.process_identity(emu, req, op, handler)
         if host == "login":
             if op is None:
                 return json_response(404, {"error": "not_found", "error_description": "Unknown endpoint %s" % req.path})
@@ -345,6 +361,13 @@ class Handler(BaseHTTPRequestHandler):
         return rte.handler(emu, req, rte, claims)
 
 
+class PlainHandler(Handler):
+    """The same handler without TLS (the identity host)."""
+
+    def setup(self):
+        BaseHTTPRequestHandler.setup(self)
+
+
 def make_ssl_context(emu):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -367,8 +390,12 @@ class EmulatorServers(object):
             server = _TLSServer(("127.0.0.1", int(self.ports.get(host) or 0)), Handler, ctx, self.emu, host)
             self.servers[host] = server
         urls = {h: "https://127.0.0.1:%d" % s.server_address[1] for h, s in self.servers.items()}
+        for host in PLAIN_HOSTS:
+            self.servers[host] = _PlainServer(("127.0.0.1", int(self.ports.get(host) or 0)), PlainHandler, self.emu, host)
+            urls[host] = "http://127.0.0.1:%d" % self.servers[host].server_address[1]
         self.emu.api_url, self.emu.authority_host = urls["api"], urls["login"]
         self.emu.storage_url, self.emu.control_url = urls["storage"], urls["control"]
+        self.emu.identity_url = urls["identity"]
         for host, server in self.servers.items():
             thread = threading.Thread(target=server.serve_forever, name="emulator-%s" % host, daemon=True)
             thread.start()

@@ -361,7 +361,8 @@ def test_provider_retries_the_statuses_the_api_side_retries(tmp_path, monkeypatc
 # The registry of auth methods ----------------------------------------------------------------
 
 def test_registry_order_is_the_documented_credential_choice():
-    assert [m.name for m in _auth.AUTH_METHODS] == ['access_token', 'certificate', 'client_secret']
+    assert [m.name for m in _auth.AUTH_METHODS] == ['access_token', 'certificate', 'client_secret', 'workload_identity', 'managed_identity']
+    assert [m.name for m in _auth.AUTH_METHODS if m.auto] == ['access_token', 'certificate', 'client_secret', 'workload_identity']
 
 
 def test_a_new_method_is_one_more_class_in_the_list():

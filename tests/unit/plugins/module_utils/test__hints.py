@@ -62,9 +62,9 @@ def test_other_bad_ids_get_no_quoting_hint(value):
 
 
 @pytest.mark.parametrize('tenant, client, found, missing', [
-    (None, None, 'Found: none of them', 'missing: tenant_id, client_id, client_secret or client_certificate_path'),
-    ('tenant-a', None, 'Found: tenant_id;', 'missing: client_id, client_secret or client_certificate_path'),
-    ('tenant-a', 'client-a', 'Found: tenant_id, client_id;', 'missing: client_secret or client_certificate_path'),
+    (None, None, 'Found: none of them', 'missing: tenant_id, client_id, client_secret, client_certificate_path or federated_token_file'),
+    ('tenant-a', None, 'Found: tenant_id;', 'missing: client_id, client_secret, client_certificate_path or federated_token_file'),
+    ('tenant-a', 'client-a', 'Found: tenant_id, client_id;', 'missing: client_secret, client_certificate_path or federated_token_file'),
 ])
 def test_no_credentials_names_what_was_found_and_what_is_missing(tenant, client, found, missing):
     with pytest.raises(MdeError) as info:

@@ -637,3 +637,22 @@ def test_download_status(tmp_path, clock, status, retried):
             client.download(LINK, dest)
         assert info.value.status == status and 'HTTP %d' % status in info.value.msg and 'AuthenticationFailed' in info.value.msg
         assert len(session.calls) == 1 and not os.path.exists(dest)
+
+
+def test_budget_records_each_call_at_its_answer(tmp_path, clock):
+    def slow_answer(method, url, kwargs):
+        clock.advance(2.5)  # the request reaches the service and is answered 2.5 s after the budget let it go
+        return make_response(200, ACTION)
+    client, dummy = new_client(tmp_path, clock, [slow_answer])
+    client.get('/api/machineactions/a1', 'get_action')
+    assert budget_state(tmp_path, 'get_action')['calls'] == [clock()]
+
+
+def test_budget_records_a_broken_call_at_its_failure(tmp_path, clock):
+    def broken(method, url, kwargs):
+        clock.advance(4)
+        return requests.exceptions.ReadTimeout('read timed out')
+    client, dummy = new_client(tmp_path, clock, [broken])
+    with pytest.raises(MdeError):
+        client.request('POST', '/api/machineactions/a1/cancel', 'cancel_action', body={'Comment': 'x'})
+    assert budget_state(tmp_path, 'cancel_action')['calls'] == [clock()]

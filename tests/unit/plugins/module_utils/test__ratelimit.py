@@ -246,3 +246,38 @@ def test_budget_shared_by_processes_never_exceeds_limit_nor_loses_calls(tmp_path
     assert calls == sorted(calls)
     assert calls == [t for t in recorded if recorded[-1] - t < hour]
     assert calls[-1] == recorded[-1]
+
+
+def test_settled_call_counts_from_its_answer_not_from_its_record(tmp_path, clock):
+    # the service counts a call when it arrives; the answer comes after that, so the window runs from the answer
+    b = budget(tmp_path, clock, per_minute=1)
+    start = clock()
+    b.acquire()
+    clock.advance(3)  # connection set-up and the service's answer take 3 s
+    b.settle()
+    assert state(tmp_path)['calls'] == [start + 3]
+    waited = b.acquire()
+    assert clock() >= start + 3 + 60
+    assert waited == pytest.approx(60 + _ratelimit.TRANSIT_GUARD, abs=0.1)
+
+
+def test_settle_without_a_call_in_flight_changes_nothing(tmp_path, clock):
+    b = budget(tmp_path, clock, per_minute=2)
+    b.acquire()
+    b.settle()
+    before = state(tmp_path)
+    clock.advance(5)
+    b.settle()  # already settled
+    assert state(tmp_path) == before
+
+
+def test_quick_answer_keeps_the_record_without_rewriting_it(tmp_path, clock, monkeypatch):
+    b = budget(tmp_path, clock, per_minute=2)
+    start = clock()
+    b.acquire()
+    writes = []
+    monkeypatch.setattr(_ratelimit._files, 'write_json_atomic', lambda *args, **kwargs: writes.append(args))
+    clock.advance(_ratelimit.TRANSIT_GUARD / 2)  # answered within the guard: the arrival is covered by it
+    b.settle()
+    assert writes == []
+    assert state(tmp_path)['calls'] == [start]

@@ -344,3 +344,26 @@ def test_concurrent_processes_fetch_exactly_once(tmp_path):
         with open(out) as handle:
             tokens.add(handle.read())
     assert tokens == {'token-of-%s' % fetchers[0]}
+
+
+def test_fresh_cached_token_is_served_without_the_lock(tmp_path):
+    fetched = []
+    first, dummy = provider(str(tmp_path), fetched)
+    first.get()
+    second, dummy = provider(str(tmp_path), fetched)
+    second.cache.lock_timeout = 0.1
+    # another process holds the token lock (fetching for another key's sake, or slow): a fresh token still comes at once
+    with _files.file_lock(os.path.join(str(tmp_path), second.key + '.lock'), 5, what='test'):
+        assert second.get() == 'fetched-1'
+    assert fetched == ['fetched-1']
+
+
+def test_token_read_once_per_process(tmp_path, monkeypatch):
+    fetched = []
+    prov, dummy = provider(str(tmp_path), fetched)
+    prov.get()
+    reads = []
+    real = _files.read_json
+    monkeypatch.setattr(_files, 'read_json', lambda path: reads.append(path) or real(path))
+    assert prov.get() == prov.get() == 'fetched-1'
+    assert reads == []
