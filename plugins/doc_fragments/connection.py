@@ -159,6 +159,32 @@ options:
       - Falls back to E(MDE_POLL_INTERVAL).
     type: float
     default: 10
+  rate_limit_backend:
+    description:
+      - Where the rate budget (both windows and the 429 pause) is kept.
+      - V(file), files of the user on the host that runs the module, shared by every fork and task there. Enough for one
+        controller running one job at a time.
+      - V(redis), a Redis server (6 or later) named by O(redis_url), shared by every job and execution node that uses it (AWX
+        or Automation Controller jobs that run at the same time, on several nodes, or sliced). Checking both windows and recording
+        the call is one atomic step on the server, timed by the server's clock. Tokens are never stored there.
+      - When the Redis server cannot be reached, is slow (2 seconds) or answers an error, the call spends from the file budget of
+        this host instead and the task returns a warning naming the problem; it does not fail because of the budget store.
+      - V(redis) needs the Python library C(redis) where the module runs.
+      - Falls back to E(MDE_RATE_LIMIT_BACKEND).
+    type: str
+    choices: [file, redis]
+    default: file
+  redis_url:
+    description:
+      - The Redis server of O(rate_limit_backend=redis), as C(redis://[[user]:PASSWORD@]host[:port][/db]),
+        C(rediss://...) (TLS, the certificate and host name always verified against the system CAs) or
+        C(unix://[[user]:PASSWORD@]/path/to/redis.sock[?db=N]).
+      - For a server whose certificate a private CA signs, add C(?ssl_ca_certs=/path/to/ca.pem) (a PEM bundle) to the C(rediss://) URL;
+        this is the one way to trust another CA (O(ca_path) is for the API and login hosts only). Verification cannot be turned off;
+        no query parameter other than C(db) and C(ssl_ca_certs) is accepted.
+      - It may carry a password, so it is never shown; messages show the host and port only.
+      - Falls back to E(MDE_REDIS_URL).
+    type: str
 notes:
   - Each connection option is resolved on its own, from the task option, then its environment variables (an empty one counts as unset), then its default.
     Then the first present of O(access_token), O(client_certificate_path), O(client_secret) and a federated token is used,
@@ -171,6 +197,7 @@ notes:
     a cache folder that other users can write to. With a fresh cached token no login host is contacted.
   - The rate budget (C(defender.endpoint/ratelimit) in the same cache directory) is shared by every fork and task of the user on the
     host, so parallel tasks wait for budget instead of being throttled, and an HTTP 429 seen by one pauses the others.
+    With O(rate_limit_backend=redis) it is kept in the Redis server instead, shared by every job and node that uses it.
   - Every wait is bounded by O(timeout), O(max_retries) and O(max_wait) (and C(wait_timeout) where a module waits for an action).
     One API call waits at most (O(max_retries) + 1) x O(max_wait) seconds in all, and sends at most O(max_retries) + 1 requests
     (one more when a token is renewed after an HTTP 401), each bounded by O(timeout).
@@ -179,6 +206,7 @@ requirements:
   - msal (only to fetch tokens with O(client_secret), O(client_certificate_path) or a federated token; 1.29 or later for
     O(auth_method=managed_identity))
   - cryptography (only with O(client_certificate_path))
+  - redis (only with O(rate_limit_backend=redis))
 '''
 
     # Plugins (the inventory plugin defender.endpoint.mde_machines) extend DOCUMENTATION above and this one.

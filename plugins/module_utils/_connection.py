@@ -22,6 +22,7 @@ from ansible.module_utils.basic import AnsibleFallbackNotFound
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._clouds import CLOUDS
+from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit_redis
 
 try:
     from urllib.parse import urlsplit
@@ -69,6 +70,9 @@ CONNECTION_ARGSPEC = dict(
     rate_limit_per_minute=dict(type='int', default=100, **_env('MDE_RATE_LIMIT_PER_MINUTE')),
     rate_limit_per_hour=dict(type='int', default=1500, **_env('MDE_RATE_LIMIT_PER_HOUR')),
     poll_interval=dict(type='float', default=10.0, **_env('MDE_POLL_INTERVAL')),
+    # the rate budget's store (issue 14): files of this host, or a Redis server shared by every job and node
+    rate_limit_backend=dict(type='str', default='file', choices=['file', 'redis'], **_env('MDE_RATE_LIMIT_BACKEND')),
+    redis_url=dict(type='str', no_log=True, **_env('MDE_REDIS_URL')),
 )
 
 TIME_SCALE_ENV = 'MDE_TIME_SCALE'
@@ -156,6 +160,12 @@ class Settings:
         self.client_id = (p['client_id'] or '').strip() or None
         if self.tenant_id is not None and not _HOST_LABEL.match(self.tenant_id):
             raise config_error('tenant_id must be the directory (tenant) ID, a GUID, or a verified domain name; got "%s".' % self.tenant_id)
+
+        # The rate budget's store: checked here, before any request; the URL's password is never echoed.
+        self.rate_limit_backend = p.get('rate_limit_backend') or 'file'
+        self.redis = None
+        if self.rate_limit_backend == 'redis':
+            self.redis = _ratelimit_redis.RedisSettings(p.get('redis_url'))
 
     @property
     def authority(self):

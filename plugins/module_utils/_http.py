@@ -277,7 +277,7 @@ class MdeClient:
     """API calls with the token of ``tokens`` (an ``_auth.AuthMethod``: ``get``, ``refresh``,
     ``can_refresh``, and the ``identity`` that keys the rate budget)."""
 
-    def __init__(self, settings, session, tokens, sleep=time.sleep, budget_folder=None, clock=time.time):
+    def __init__(self, settings, session, tokens, sleep=time.sleep, budget_folder=None, clock=time.time, warn=None):
         self.settings = settings
         self.session = session
         self.tokens = tokens
@@ -285,15 +285,17 @@ class MdeClient:
         self.clock = clock
         self.budget_folder = budget_folder
         self.budgets = {}
+        # the rate budget's store beyond this host's files (rate_limit_backend=redis); ``warn`` gets its warnings
+        self.budget_store = _ratelimit.new_store(settings, warn)
 
     def _budget(self, api):
         if api not in self.budgets:
             s = self.settings
             tenant, client = self.tokens.identity
             per_minute, per_hour = _ratelimit.limits_for(api, s.rate_limit_per_minute, s.rate_limit_per_hour)
-            self.budgets[api] = _ratelimit.RateBudget(
-                _ratelimit.budget_key(s.api_url, tenant, client, api), api, per_minute, per_hour, s.max_wait,
-                time_scale=s.time_scale, folder=self.budget_folder, clock=self.clock, sleep=self.sleep)
+            self.budgets[api] = _ratelimit.new_budget(
+                s, _ratelimit.budget_key(s.api_url, tenant, client, api), api, per_minute, per_hour, store=self.budget_store,
+                folder=self.budget_folder, clock=self.clock, sleep=self.sleep)
         return self.budgets[api]
 
     def _send(self, method, url, api, token, body, waits=None):

@@ -44,10 +44,13 @@ class MdeConnection:
         if not _http.HAS_REQUESTS:
             raise MdeError(missing_required_lib('requests'), kind='config', details={'exception': _http.REQUESTS_IMPORT_ERROR})
         self.settings = Settings(params)
+        if self.settings.redis is not None and self.settings.redis.password and secret_sink is not None:
+            secret_sink(self.settings.redis.password)  # redis_url is no_log; its password alone too
         self.auth = _auth.choose_auth_method(self.settings, params)
         if not self.settings.validate_certs:
             warn(VALIDATE_CERTS_WARNING)
         self.secret_sink = secret_sink
+        self.warn = warn
         self._client = None
 
     @property
@@ -56,7 +59,7 @@ class MdeConnection:
             discovery = _files.private_dir('discovery') if self.auth.logs_in else None
             session = _http.MdeSession(self.settings.verify, self.settings.timeout, discovery_folder=discovery)
             self.auth.bind(session, time.sleep, secret_sink=self.secret_sink)
-            self._client = _http.MdeClient(self.settings, session, self.auth)
+            self._client = _http.MdeClient(self.settings, session, self.auth, warn=self.warn)
         return self._client
 
 

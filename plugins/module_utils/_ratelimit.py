@@ -116,15 +116,9 @@ class RateBudget:
             waits = CallWaits(self.max_wait, 0, self.sleep)
         waited = 0.0
         while True:
-            with _files.file_lock(self.lock_path, self.lock_timeout, what='rate budget lock'):
-                now = self.clock()
-                state = self._load(now)
-                wait, why = self._wait_needed(state, now)
-                if wait is None:
-                    state['calls'].append(now)
-                    _files.write_json_atomic(self.path, state, durable=False)
-                    self._in_flight = now
-                    return waited
+            wait, why = self._try_acquire()
+            if wait is None:
+                return waited
             wait = max(wait, 0.0)
             if wait > self.max_wait:
                 raise MdeError(
@@ -139,6 +133,19 @@ class RateBudget:
                     'max_wait or max_retries.' % (self.api, why, waits.waited, wait, waits.bound()), kind='timeout')
             waits.sleep(wait)
             waited += wait
+
+    def _try_acquire(self):
+        """Record a call when the windows allow it now: (None, None); else (seconds to wait, why). The backend seam:
+        ``_ratelimit_redis.RedisBudget`` checks and records in Redis instead, with this as its fallback."""
+        with _files.file_lock(self.lock_path, self.lock_timeout, what='rate budget lock'):
+            now = self.clock()
+            state = self._load(now)
+            wait, why = self._wait_needed(state, now)
+            if wait is None:
+                state['calls'].append(now)
+                _files.write_json_atomic(self.path, state, durable=False)
+                self._in_flight = now
+            return wait, why
 
     def settle(self):
         """The call of the last ``acquire()`` is answered (or failed): move its record to now.
@@ -170,3 +177,23 @@ class RateBudget:
             state = self._load(now)
             state['paused_until'] = max(state['paused_until'], now + seconds)
             _files.write_json_atomic(self.path, state)
+
+
+def new_store(settings, warn=None):
+    """What the budgets of one process share beyond files: None for the file backend; for ``redis``, one connection
+    to the server (``_ratelimit_redis.RedisStore``) and the warnings ``warn`` (a callable taking a text) gets."""
+    if getattr(settings, 'rate_limit_backend', 'file') != 'redis':
+        return None
+    from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit_redis
+    return _ratelimit_redis.RedisStore(settings.redis, warn=warn)
+
+
+def new_budget(settings, key, api, per_minute, per_hour, store=None, folder=None, clock=time.time, sleep=time.sleep):
+    """The budget of one key in the store the settings name: files of this host (``RateBudget``), or with the
+    ``store`` of ``new_store`` a Redis server shared by every job and node (``_ratelimit_redis.RedisBudget``,
+    which falls back to the files of this host when the server fails)."""
+    kwargs = dict(time_scale=settings.time_scale, folder=folder, clock=clock, sleep=sleep)
+    if store is None:
+        return RateBudget(key, api, per_minute, per_hour, settings.max_wait, **kwargs)
+    from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit_redis
+    return _ratelimit_redis.RedisBudget(store, key, api, per_minute, per_hour, settings.max_wait, **kwargs)

@@ -135,8 +135,9 @@ def render(res):
                 out.append('| %s | %s | | | | | | | |' % (run['name'], run['skipped']))
                 continue
             first, pace = rhythm(run, bulk['limit_calls'])
+            pace_text = '-' if pace is None else '{0:.2f} s'.format(pace)
             out.append('| %s | %.1f s | %.2fx | %.1f s | %s | %d | %d | %d | %d |' % (
-                run['name'], run['wall_s'], run['wall_s'] / bulk['floor_s'], first, '%.2f s' % pace if pace else '-',
+                run['name'], run['wall_s'], run['wall_s'] / bulk['floor_s'], first, pace_text,
                 run['calls']['api'], run['calls']['api_429'], run['failed_tasks'], run['max_in_window']))
         out += ['', 'The chart: bars are the calls of each second, lines the calls per second over the service\'s window, '
                 'the dashed line the service\'s budget; a red x is an answer 429.', '',

@@ -29,6 +29,7 @@ ENV_OF_INPUT = {
     'client_certificate': 'MDE_CLIENT_CERTIFICATE_PATH', 'client_certificate_password': 'MDE_CLIENT_CERTIFICATE_PASSWORD',
     'cloud': 'MDE_CLOUD', 'api_url': 'MDE_API_URL', 'authority_host': 'MDE_AUTHORITY_HOST', 'ca_bundle': 'MDE_CA_PATH',
     'rate_limit_per_minute': 'MDE_RATE_LIMIT_PER_MINUTE', 'rate_limit_per_hour': 'MDE_RATE_LIMIT_PER_HOUR',
+    'rate_limit_backend': 'MDE_RATE_LIMIT_BACKEND', 'redis_url': 'MDE_REDIS_URL',
     'auth_method': 'MDE_AUTH_METHOD', 'federated_token_file': 'MDE_FEDERATED_TOKEN_FILE',
     'managed_identity_client_id': 'MDE_MANAGED_IDENTITY_CLIENT_ID',
 }
@@ -52,7 +53,7 @@ def test_awx_would_accept_it(credential_type):
     assert set(fields) == set(ENV_OF_INPUT)
     assert set(credential_type['injectors']['env']) == set(ENV_OF_INPUT.values())
     assert set(credential_type['injectors']['file']) == {'template.client_certificate', 'template.ca_bundle'}
-    for secret in ('client_secret', 'client_certificate', 'client_certificate_password'):
+    for secret in ('client_secret', 'client_certificate', 'client_certificate_password', 'redis_url'):
         assert fields[secret].get('secret') is True, secret
     assert credential_type['inputs']['required'] == []  # managed identity needs neither tenant_id nor client_id
 
@@ -85,6 +86,13 @@ def test_rate_limits_are_injected_when_set(credential_type, tmp_path):
     env = awx_inject.inject(credential_type, {'tenant_id': 't', 'client_id': 'c', 'client_secret': 's',
                                               'rate_limit_per_minute': '50', 'rate_limit_per_hour': '700'}, str(tmp_path))
     assert env['MDE_RATE_LIMIT_PER_MINUTE'] == '50' and env['MDE_RATE_LIMIT_PER_HOUR'] == '700'
+
+
+@pytest.mark.parametrize('given, backend', [({}, ''), ({'redis_url': 'rediss://:pw@redis.example.com:6380/0'}, 'redis'),
+                                            ({'redis_url': 'redis://r:6379/0', 'rate_limit_backend': 'file'}, 'file')])
+def test_redis_backend_follows_the_url_unless_chosen(credential_type, tmp_path, given, backend):
+    env = awx_inject.inject(credential_type, dict({'tenant_id': 't', 'client_id': 'c', 'client_secret': 's'}, **given), str(tmp_path))
+    assert env['MDE_RATE_LIMIT_BACKEND'] == backend and env['MDE_REDIS_URL'] == given.get('redis_url', '')
 
 
 def test_lookup_keeps_the_templates(credential_type, tmp_path):

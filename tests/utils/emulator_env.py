@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import os
 import shlex
@@ -52,6 +53,8 @@ def integration_vars(settings, workdir):
         'mde_mi_user_client_id': settings['federation']['user_client_id'],
         'mde_emulator_workdir': os.path.abspath(workdir),
         'mde_repo_root': REPO_ROOT,
+        # the password of the throw-away redis-server of the mde_rate_budget target (issue 14): a secret the scan looks for
+        'mde_redis_password': hashlib.sha256(('redis:' + readonly['client_secret']).encode()).hexdigest()[:32],
     }
 
 

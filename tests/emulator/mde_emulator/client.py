@@ -215,7 +215,8 @@ def secrets_of(cfg, control, extra=None):
     federated token its test issuer minted (GET /control/federation/tokens) and the ``extra`` ones a
     test adds. Empty values are left out."""
     found = {'client secret': cfg['mde_client_secret'], 'read-only client secret': cfg['mde_readonly_client_secret'],
-             'certificate password': cfg['mde_cert_password'], 'managed identity header': cfg.get('mde_identity_header')}
+             'certificate password': cfg['mde_cert_password'], 'managed identity header': cfg.get('mde_identity_header'),
+             'Redis password': cfg.get('mde_redis_password')}
     found.update(extra or {})
     for index, token in enumerate(control.tokens()):
         found['issued token #%d' % index] = token if isinstance(token, str) else token.get('access_token')

@@ -244,6 +244,12 @@ FAULTS = [
 ]
 
 
+# The Redis rate budget (issue 14): its store unreachable. The budget is spent in the one HTTP path (MdeClient) before every API
+# call, so a read row and a launch row prove it: the task goes on with this host's file budget and warns, and launches once.
+FAULTS.append({'name': 'Redis rate budget unreachable', 'on': 'api', 'rows': ['cancel_by_id', 'av_scan'], 'redis_url': 'closed', 'rule': None,
+               'times': 0, 'expect': 'recovers', 'no_retry': True, 'warning': 'The Redis rate budget at'})
+
+
 # Bad inputs: module, arguments, environment changes (credentials come from MDE_* variables),
 # the option the message must name and the fix it must state. None may reach the emulator.
 # ``{cert:...}`` placeholders are files reliability.py prepares (see prepare_files()).
@@ -293,6 +299,12 @@ BAD_INPUTS = [
     ('mde_machine_action_info', {'max_retries': -1}, {}, 'max_retries', '0 or more'),
     ('mde_machine_action_info', {'rate_limit_per_minute': 0}, {}, 'rate_limit_per_minute', 'greater than 0'),
     ('mde_machine_action_info', {'poll_interval': 0}, {}, 'poll_interval', 'greater than 0'),
+    ('mde_machine_action_info', {'rate_limit_backend': 'shared'}, {}, 'rate_limit_backend', 'one of: file, redis'),
+    ('mde_machine_action_info', {'rate_limit_backend': 'redis'}, {}, 'redis_url (MDE_REDIS_URL)', 'needs redis_url'),
+    ('mde_machine_action_info', {'rate_limit_backend': 'redis', 'redis_url': 'http://127.0.0.1:6379'}, {}, 'redis_url (MDE_REDIS_URL)',
+     'must start with redis://, rediss://'),
+    ('mde_machine_action_info', {'rate_limit_backend': 'redis', 'redis_url': 'rediss://127.0.0.1:6380/0?ssl_cert_reqs=none'}, {},
+     'redis_url (MDE_REDIS_URL)', 'takes only db, ssl_ca_certs'),
     ('mde_machine_action_info', {}, {'MDE_ACCESS_TOKEN': '   '}, 'access_token (MDE_ACCESS_TOKEN)', 'holds no usable token'),
     # auth_method (issue 15): a named method without its options, and bad secretless inputs
     ('mde_machine_action_info', {'auth_method': 'workload_identity'}, {}, 'federated_token_file (MDE_FEDERATED_TOKEN_FILE',

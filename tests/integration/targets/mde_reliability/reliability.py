@@ -241,6 +241,8 @@ def run_cell(runner, row_name, fault):
     before = finished_twin(emu, row, machine_id, ctx['comment'], fault['twin']) if fault.get('twin') else []
     if fault.get('api_url') == 'closed':
         args['api_url'] = 'https://127.0.0.1:%d' % closed_port()
+    if fault.get('redis_url') == 'closed':  # the Redis rate budget's server unreachable (issue 14)
+        args.update(rate_limit_backend='redis', redis_url='redis://127.0.0.1:%d/0' % closed_port())
     xdg = os.path.join(runner.out, 'xdg', name)
     mark, started = emu.mark(), time.time()
     serial = is_serial(fault)
@@ -260,6 +262,9 @@ def run_cell(runner, row_name, fault):
         fault_ids = emu.call('POST', '/control/faults', {'faults': [rule]})['ids']
     try:
         result, elapsed = runner.run_module(name, row['module'], args, runner.env(xdg))
+        if fault.get('warning'):  # the tree callback leaves warnings out of the result: the play's output holds them
+            with open(os.path.join(runner.out, 'logs', name + '.log'), encoding='utf-8') as handle:
+                result['warnings'] = [line for line in handle if '[WARNING]' in line]
     finally:
         if serial:
             emu.call('DELETE', '/control/faults')  # a login fault is not confined to this cell's paths
@@ -412,6 +417,8 @@ def judge(row_name, row, fault, args, action, state, result, elapsed, api_log, l
                             % (result.get('changed'), failed, state['status'], state.get('cancellationComment')))
     if duplicates:
         problems.append('%d duplicate %s(s) applied' % (duplicates, 'launch' if row['check'] == 'launch' else 'cancel'))
+    if fault.get('warning') and fault['warning'] not in json.dumps(result.get('warnings', [])):
+        problems.append('no warning holding "%s": %s' % (fault['warning'], result.get('warnings')))
     if expect == 'recovers':
         if failed:
             problems.append('failed instead of recovering: %s' % msg[:300])
