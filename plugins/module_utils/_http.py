@@ -9,7 +9,8 @@
 
 """The one HTTP path of the collection: every API call goes through ``MdeClient.request``.
 
-It spends from the shared rate budget, adds the bearer token (refreshing it once on a 401),
+It spends from the shared rate budget, adds the bearer token (refreshing it once on a 401, and once
+on a 403 that says the token lacks a role: a permission granted since the token was issued then works),
 retries throttled, failed and broken calls through ``_retry.retry_loop`` as the kind of call's
 entry of ``_retry.CALL_POLICIES`` says (a launch is never sent twice blindly), follows
 ``@odata.nextLink`` paging and turns the API's error envelope into an MdeError.
@@ -209,6 +210,40 @@ def api_error(method, path, response, hint=None):
                     correlation_id=target if isinstance(target, str) else None, maybe_sent=status >= 500)
 
 
+ROLE_DELAY = ('Roles are written into a token when Entra ID issues it: after a permission is added and admin consent granted, '
+              'a new token typically carries it within minutes, and it can take up to about an hour to apply (tokens cached '
+              'elsewhere keep the old roles until they expire).')
+
+
+def missing_role(response):
+    """Whether an answer is the API's 403 for a token without the role the call needs (``Forbidden``, "Missing
+    application roles"), not a tenant feature that is off (``DisabledFeature``) or an operation refused for
+    another reason (``DisallowedOperation``)."""
+    if response.status_code != 403:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    error = body.get('error') if isinstance(body, dict) else None
+    if not isinstance(error, dict) or error.get('code') in ('DisabledFeature', 'DisallowedOperation'):
+        return False
+    message = error.get('message')
+    return error.get('code') == 'Forbidden' or (isinstance(message, str) and re.search(r'\broles?\b|permission', message, re.I) is not None)
+
+
+def role_hint(renewed, can_refresh):
+    """What a 403 for a missing role adds: a fresh token was tried (``renewed``), or a given token cannot be renewed."""
+    if renewed:
+        return join_sentences('The collection fetched a fresh token for this call and the API refused it too: the fresh token did '
+                              'not carry the role either, so nothing was done', join_sentences(ROLE_DELAY, 'Run the task again later.'))
+    if not can_refresh:
+        return join_sentences('access_token is a ready token the collection cannot renew: its roles were fixed when it was issued, '
+                              'so after granting the permission get a new token (or use client_secret or client_certificate_path, '
+                              'and the collection fetches a fresh token itself)', ROLE_DELAY)
+    return None
+
+
 def _body_chunks(response, peer):
     """The body of a download, checked: a failure while it streams (reset, TLS record cut short, read
     timeout) or fewer bytes than Content-Length announced is a broken download, retried from the start
@@ -301,6 +336,8 @@ class MdeClient:
         if waits is None:
             waits = self.call_waits()
 
+        renewed = []  # a 403 for a missing role gets one fresh token per call (a 403 means nothing was done)
+
         def attempt(retry):
             token = self.tokens.get(waits)
             try:
@@ -308,12 +345,16 @@ class MdeClient:
                 if response.status_code == 401 and self.tokens.can_refresh:
                     token = self.tokens.refresh(token, waits)
                     response = self._send(method, url, api, token, body, waits)
+                if not renewed and self.tokens.can_refresh and missing_role(response):
+                    renewed.append(token)
+                    token = self.tokens.refresh(token, waits)
+                    response = self._send(method, url, api, token, body, waits)
             except Exception as exc:  # pylint: disable=broad-except
                 err = transport_error(exc, peer, self.settings, policy)
                 if err is None:
                     raise
                 raise err
-            return self._handle(method, path or urlsplit(url).path, api, response, policy, not_found_hint, retry)
+            return self._handle(method, path or urlsplit(url).path, api, response, policy, not_found_hint, retry, bool(renewed))
 
         return retry_loop(attempt, self.settings.max_retries, self.settings.max_wait, self.sleep, waits=waits)
 
@@ -321,7 +362,7 @@ class MdeClient:
         """A fresh bound on the waits of one call (``_retry.CallWaits``), sleeping through the injected ``sleep``."""
         return CallWaits(self.settings.max_wait, self.settings.max_retries, self.sleep)
 
-    def _handle(self, method, path, api, response, policy, not_found_hint, retry=0):
+    def _handle(self, method, path, api, response, policy, not_found_hint, retry=0, renewed=False):
         status = response.status_code
         if 200 <= status < 300:
             if not response.content:
@@ -348,7 +389,11 @@ class MdeClient:
             # Every process using this budget waits too, whether or not this one retries.
             self._budget(api).pause(delay)
             raise policy.failure(api_error(method, path, response, 'The API is throttling this app'), status=status, delay=delay)
-        raise policy.failure(api_error(method, path, response, not_found_hint if status == 404 else None), status=status)
+        if missing_role(response):
+            hint = role_hint(renewed, self.tokens.can_refresh)
+        else:
+            hint = not_found_hint if status == 404 else None
+        raise policy.failure(api_error(method, path, response, hint), status=status)
 
     def download(self, url, dest):
         """Fetch a pre-signed download link into ``dest`` atomically; returns (sha256 hex, size).
@@ -386,10 +431,13 @@ class MdeClient:
     def get(self, path, api, params=None, not_found_hint=None, waits=None):
         return self.request('GET', path, api, params=params, not_found_hint=not_found_hint, waits=waits)[1]
 
-    def list_all(self, path, api, params=None):
-        """Every entity of a list call: follow ``@odata.nextLink``, else step ``$skip`` while pages come back full."""
+    def list_all(self, path, api, params=None, paged=True):
+        """Every entity of a list call: follow ``@odata.nextLink``, else step ``$skip`` while pages come back full.
+        ``paged`` false: a call that documents no ``$top`` (an OData function such as findbyip): only
+        ``@odata.nextLink`` is followed."""
         params = dict(params or {})
-        params['$top'] = PAGE_SIZE
+        if paged:
+            params['$top'] = PAGE_SIZE
         skip = 0
         items = []
         url = None
@@ -411,7 +459,7 @@ class MdeClient:
                 seen.add(next_link)
                 url = next_link
                 continue
-            if url is None and len(value) >= params['$top']:
+            if url is None and paged and len(value) >= params['$top']:
                 skip += len(value)
                 params['$skip'] = skip
                 continue

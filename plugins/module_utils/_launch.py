@@ -41,8 +41,9 @@ ACTIVE_STATUSES = ['Pending', 'InProgress', 'Succeeded']
 class LaunchSpec:
     """One kind of launch: action type, URL verb, rate-limit API name, body (without Comment) and parameter match."""
 
-    def __init__(self, action_type, verb, api, body=None, same=None, describe=None, exclusive=True):
+    def __init__(self, action_type, verb, api, body=None, same=None, describe=None, exclusive=True, max_age=None):
         self.exclusive = exclusive  # MDE runs one action of this type per machine at a time
+        self.max_age = max_age  # seconds: one with the same parameters that Succeeded this recently counts as done
         self.action_type = action_type
         self.verb = verb
         self.api = api
@@ -80,6 +81,7 @@ class Launcher:
         self.client = client
         self.clock = clock
         self.actions = ma.MachineActions(client)
+        self.reused = None  # what the last launch() returned instead of launching: 'running', 'succeeded' or None
 
     def running(self, machine_id, action_type):
         """Non-final actions of a type on a machine, newest first."""
@@ -108,14 +110,22 @@ class Launcher:
         the IDs of every action that look-up found (``look_up``: final ones created in the last
         CLOCK_SKEW seconds included), the snapshot of what existed before the launch.
         """
+        self.reused = None
+        recent = []
         if existing is None:
-            found = self.look_up(machine_id, [spec.action_type], ma.NON_FINAL_STATUSES)
+            # with max_age, the same look-up also brings the Succeeded ones (no extra call)
+            found = self.look_up(machine_id, [spec.action_type], ma.NON_FINAL_STATUSES + (['Succeeded'] if spec.max_age else []))
             existing = _newest_first([a for a in found if not ma.is_final(a.get('status'))])
             known = _ids(found)
+            recent = self._succeeded_within(found, spec) if spec.max_age else []
         known = _ids(existing) | set(k.lower() for k in (known or ()))
         same = [a for a in existing if spec.same(a)]
         if same:
+            self.reused = 'running'
             return same[0], False
+        if recent:
+            self.reused = 'succeeded'
+            return recent[0], False
         if existing and spec.exclusive:
             raise self._busy(existing[0], spec)
         if check_mode:
@@ -155,6 +165,19 @@ class Launcher:
         if created is not None and created < started - CLOCK_SKEW:
             return action, False  # the API handed back an action that existed before this request
         return action, True
+
+    def _succeeded_within(self, found, spec):
+        """The actions with the spec's parameters that Succeeded within ``spec.max_age`` seconds, by their completion
+        time (lastUpdateDateTimeUtc, else the creation time, which is no later), most recently completed first."""
+        since = self.clock() - spec.max_age
+        done = []
+        for action in found:
+            if (action.get('status') or '').lower() != 'succeeded' or action.get('type') != spec.action_type or not spec.same(action):
+                continue
+            when = _parse_epoch(action.get('lastUpdateDateTimeUtc') or action.get('lastUpdateTimeUtc') or action.get('creationDateTimeUtc'))
+            if when is not None and when >= since:
+                done.append((when, action))
+        return [action for dummy, action in sorted(done, key=lambda pair: pair[0], reverse=True)]
 
     def ensure_state(self, machine_id, state, comment, check_mode):
         """A desired-state launch (isolation, restriction, offboard): returns a ``StateOutcome``.
@@ -348,11 +371,30 @@ def offboard():
     return StateLaunch(('Offboard',), 'Offboard', spec, {'Offboard': 'offboarded', None: 'onboarded'})
 
 
-def av_scan(scan_type):
+_DURATION = re.compile(r'^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$')
+
+
+def parse_duration(value, option):
+    """``30m``, ``4h``, ``2d``, ``90s`` (or a combination such as ``1h30m``) as seconds, > 0."""
+    text = str(value).strip().lower().replace(' ', '')
+    match = _DURATION.match(text)
+    if not text or not match:
+        raise config_error('%s must be a duration such as 30m, 4h, 2d or 90s (whole numbers followed by d, h, m or s); got "%s".'
+                           % (option, value))
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    if total <= 0:
+        raise config_error('%s must be longer than 0 seconds; got "%s".' % (option, value))
+    return total
+
+
+def av_scan(scan_type, max_age=None):
+    """``max_age``: the option's text; a scan of this type that Succeeded that recently counts as done."""
     scope = scan_type.capitalize()
     return LaunchSpec('RunAntiVirusScan', 'runAntiVirusScan', 'run_antivirus_scan', body={'ScanType': scope},
                       same=lambda action: (action.get('scope') or scope).lower() == scope.lower(),
-                      describe='%s antivirus scan' % scope.lower())
+                      describe='%s antivirus scan' % scope.lower(),
+                      max_age=parse_duration(max_age, 'max_age') if max_age is not None else None)
 
 
 def file_quarantine(sha1_given):

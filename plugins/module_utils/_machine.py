@@ -12,7 +12,10 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import calendar
+import ipaddress
 import re
+import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils._entities import EntitySet, any_of, entity_result, odata_string
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
@@ -28,6 +31,34 @@ def check_computer_dns_name(value, option='computer_dns_name'):
         raise config_error('%s must be a host name or fully qualified name such as web-prod-01 or web-prod-01.contoso.com; got "%s".'
                            % (option, value))
     return value.lower().rstrip('.')
+
+
+# findbyip: the timestamp must lie within the last 30 days; a little ahead of the controller's clock is clock skew.
+FIND_BY_IP_DAYS = 30
+FIND_BY_IP_SKEW = 300
+
+
+def check_ip_address(value, option='ip_address'):
+    """An IPv4 or IPv6 address, in its normal form (the API's ``ip`` argument)."""
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        raise config_error('%s must be an IPv4 or IPv6 address such as 10.1.2.3 or fe80::1 (a machine\'s internal address, without '
+                           'a prefix length or port); got "%s".' % (option, value))
+
+
+def check_seen_at(stamp, now, option='seen_at'):
+    """``stamp`` (``_machine_action.parse_timestamp``'s UTC form of the option; None: ``now``) must lie within the
+    last 30 days; returns the API's timestamp."""
+    if stamp is None:
+        return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now))
+    when = calendar.timegm(time.strptime(stamp, '%Y-%m-%dT%H:%M:%SZ'))
+    if when < now - FIND_BY_IP_DAYS * 86400:
+        raise config_error('%s must be within the last %d days (the API looks up IP addresses no further back); got %s, %.1f days ago.'
+                           % (option, FIND_BY_IP_DAYS, stamp, (now - when) / 86400.0))
+    if when > now + FIND_BY_IP_SKEW:
+        raise config_error('%s is in the future (%s); give the time the IP address was seen, or leave it out for now.' % (option, stamp))
+    return stamp
 
 
 def machine_result(entity):
@@ -83,11 +114,14 @@ class Machines(EntitySet):
     empty_on_404 = True
 
     def search(self, machine_id=None, computer_dns_name=None, health_status=None, os_platform=None, tag=None, risk_score=None,
-               exposure_level=None):
-        """mde_machine_info's look-up: one machine by ID, the machines of a name (last seen first), or those matching filters."""
+               exposure_level=None, ip_address=None, seen_at=None):
+        """mde_machine_info's look-up: one machine by ID, the machines of a name or of an IP address (last seen first), or
+        those matching filters."""
         if machine_id:
             found = self.find(machine_id)
             return [found] if found else []
+        if ip_address:
+            return self.by_ip(ip_address, seen_at)
         if computer_dns_name:
             found = self.by_name(computer_dns_name)
             found.sort(key=lambda m: m.get('lastSeen') or '', reverse=True)
@@ -99,6 +133,20 @@ class Machines(EntitySet):
             raise config_error('tag must not be empty.')
         return self.list(build_machine_filter(health_status=health_status, os_platform=os_platform, tag=tag, risk_score=risk_score,
                                               exposure_level=exposure_level))
+
+    def by_ip(self, ip_address, timestamp):
+        """The machines seen with an internal IP address in the 15 minutes before and after ``timestamp`` (the API's
+        UTC form, within the last 30 days), last seen first. A 404 reads as none (the API does not say whether a
+        miss is a 404 or an empty list)."""
+        path = "%s/findbyip(ip='%s',timestamp=%s)" % (self.path, ip_address, timestamp)
+        try:
+            found = self.client.list_all(path, 'find_machines_by_ip', paged=False)
+        except MdeError as err:
+            if err.status == 404 and err.error_code in (None, 'NotFound', 'ResourceNotFound'):
+                return []
+            raise
+        found.sort(key=lambda m: (m.get('lastSeen') or '') if isinstance(m, dict) else '', reverse=True)
+        return found
 
     def by_name(self, name):
         """Machines whose computerDnsName is ``name`` (or whose short name is, for a name without a dot)."""

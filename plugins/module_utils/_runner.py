@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import time
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._http import join_sentences
@@ -124,6 +125,8 @@ def run_action(module, spec, must_wait=False, after=None):
     action, changed = launcher.launch(machine_id, spec, module.params['comment'], module.check_mode)
     action, result = finish(module, launcher, action, changed, must_wait)
     result['machine_id'] = machine_id
+    if spec.max_age is not None:
+        result['reused'] = launcher.reused
     if after is not None and action is not None and not module.check_mode:
         _fetch(action, result, after, 'To fetch them without starting a new %s, run the task with action_id: %s (and dest).'
                % (spec.describe, action.get('id')))
@@ -337,7 +340,10 @@ def run_machine_info(argument_spec, **kwargs):
             machine_id=ma.check_machine_id(p['id'], 'id') if p['id'] else None,
             computer_dns_name=_machine.check_computer_dns_name(p['computer_dns_name']) if p['computer_dns_name'] else None,
             health_status=p['health_status'], os_platform=p['os_platform'], tag=p['tag'], risk_score=p['risk_score'],
-            exposure_level=p['exposure_level'])
+            exposure_level=p['exposure_level'],
+            ip_address=_machine.check_ip_address(p['ip_address']) if p['ip_address'] is not None else None,
+            seen_at=_machine.check_seen_at(ma.parse_timestamp(p['seen_at'], 'seen_at') if p['seen_at'] is not None else None,
+                                           time.time()) if p['ip_address'] is not None else None)
     except MdeError as err:
         module.fail_from_error(err)
     module.exit_json(changed=False, machines=[_machine.machine_result(m) for m in found])

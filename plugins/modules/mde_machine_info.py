@@ -12,8 +12,9 @@ module: mde_machine_info
 short_description: Look up machines in Microsoft Defender for Endpoint
 version_added: 1.0.0
 description:
-  - Returns one machine by ID, the machines with a name, or the machines that match filters (health, OS platform, tag, risk,
-    exposure). Filtering happens on the server with an OData C($filter); every page is read.
+  - Returns one machine by ID, the machines with a name, the machines seen with an internal IP address around a time, or the
+    machines that match filters (health, OS platform, tag, risk, exposure). Filtering happens on the server with an OData
+    C($filter); every page is read.
 author:
   - defender.endpoint maintainers (@defender-endpoint)
 options:
@@ -26,6 +27,22 @@ options:
     description:
       - The machine's name, fully qualified or short, compared case-insensitively. Several machines may carry one name
         (re-imaged or re-onboarded devices keep old records); all are returned, newest C(last_seen) first.
+    type: str
+  ip_address:
+    description:
+      - An internal IPv4 or IPv6 address (such as the local IP of an alert); the module returns the machines MDE saw with that address during
+        the 15 minutes before and after O(seen_at), newest C(last_seen) first. Several machines may have held one address around
+        that time (DHCP), or none.
+      - Checked before any request. Cannot be combined with O(id), O(computer_dns_name) or the filters (O(health_status),
+        O(os_platform), O(tag), O(risk_score), O(exposure_level)), which the API's IP look-up does not take; narrow the result
+        instead, for example with C(selectattr('health_status', 'equalto', 'Active')).
+    type: str
+  seen_at:
+    description:
+      - With O(ip_address), the time the address was seen, as an ISO 8601 date or date-time (for example V(2026-12-01T10:00:00Z)
+        or V(2026-12-01T11:00:00+01:00)); the look-up covers 15 minutes before and after it. Default is now (the controller's
+        clock).
+      - It must lie within the last 30 days (the API looks no further back); an older or a future time fails before any request.
     type: str
   health_status:
     description: Only machines with one of these sensor health states.
@@ -55,13 +72,19 @@ extends_documentation_fragment:
   - defender.endpoint.attributes.action_group
   - defender.endpoint.attributes.info_module
 notes:
-  - Calls C(GET /api/machines/{id}) or C(GET /api/machines?$filter=...). The app needs C(Machine.Read.All) or C(Machine.ReadWrite.All).
+  - Calls C(GET /api/machines/{id}), C(GET /api/machines?$filter=...) or, with O(ip_address),
+    C(GET /api/machines/findbyip(ip='...',timestamp=...)). The app needs C(Machine.Read.All) or C(Machine.ReadWrite.All).
+  - The IP look-up is limited by the API to 100 calls a minute and 1500 an hour, like the other machine calls; the collection
+    spends from that budget.
   - The API answers 404 when a tenant has no recent machines at all; that reads as an empty list.
 seealso:
   - module: defender.endpoint.mde_machine_isolation
   - name: List machines API
     description: Microsoft's reference for the list call and its filters.
     link: https://learn.microsoft.com/defender-endpoint/api/get-machines
+  - name: Find devices by internal IP API
+    description: Microsoft's reference for the IP look-up behind O(ip_address).
+    link: https://learn.microsoft.com/defender-endpoint/api/find-machines-by-ip
 '''
 
 EXAMPLES = r'''
@@ -84,6 +107,19 @@ EXAMPLES = r'''
     tag: prod
   delegate_to: localhost
   register: prod
+
+- name: The machines that hold an internal IP address now (15 minutes either side)
+  defender.endpoint.mde_machine_info:
+    ip_address: 10.20.30.41
+  delegate_to: localhost
+  register: by_ip
+
+- name: The machine that had an alert's local IP address at the alert's time
+  defender.endpoint.mde_machine_info:
+    ip_address: 192.168.12.203
+    seen_at: "{{ alert_time }}"  # ISO 8601, within the last 30 days, such as 2026-12-01T10:00:00Z
+  delegate_to: localhost
+  register: at_alert
 '''
 
 RETURN = r'''
@@ -139,8 +175,12 @@ def main():
             tag=dict(type='str'),
             risk_score=dict(type='list', elements='str', choices=_machine.RISK_SCORES),
             exposure_level=dict(type='list', elements='str', choices=_machine.EXPOSURE_LEVELS),
+            ip_address=dict(type='str'),
+            seen_at=dict(type='str'),
         ),
-        mutually_exclusive=[('id', f) for f in FILTERS] + [('computer_dns_name', f) for f in FILTERS[1:]],
+        mutually_exclusive=[('id', f) for f in FILTERS] + [('computer_dns_name', f) for f in FILTERS[1:]]
+        + [('ip_address', f) for f in ('id',) + FILTERS],
+        required_by={'seen_at': 'ip_address'},
         supports_check_mode=True,
     )
 

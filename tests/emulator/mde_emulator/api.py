@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import json
 import re
 from urllib.parse import quote, urlencode
@@ -384,7 +385,39 @@ def get_machine(emu, _req, rte, _claims):
     return error or json_response(200, _machine_entity(emu, machine))
 
 
+FINDBYIP_WINDOW = 15 * 60  # the machines seen with the IP during the 15 minutes before and after the timestamp
+
+
+def _ip_or_none(value):
+    try:
+        return ipaddress.ip_address((value or "").strip())
+    except ValueError:
+        return None
+
+
+def _seen_with_ip(machine, wanted, stamp, now):
+    """The emulator keeps no IP history (see README): a machine counts as seen with its lastIpAddress and each of
+    its ipAddresses from firstSeen until lastSeen, or until now while its sensor reports (healthStatus Active);
+    that period must meet the 15 minutes before and after the timestamp."""
+    ips = [a.get("ipAddress") for a in machine.get("ipAddresses") or [] if isinstance(a, dict)] + [machine.get("lastIpAddress")]
+    if wanted not in [_ip_or_none(ip) for ip in ips]:
+        return False
+    try:
+        last = parse_ts(machine["lastSeen"]) if machine.get("lastSeen") else None
+        first = parse_ts(machine["firstSeen"]) if machine.get("firstSeen") else last
+    except ValueError:
+        return False
+    if last is None:
+        return False  # never reported
+    if machine.get("healthStatus") == "Active":
+        last = max(last, now)
+    return first - FINDBYIP_WINDOW <= stamp <= last + FINDBYIP_WINDOW
+
+
 def find_machines_by_ip(emu, _req, rte, _claims):
+    wanted = _ip_or_none(rte.params["ip"])
+    if wanted is None:
+        return mde_error(400, "InvalidInput", "Invalid IP address '%s'" % rte.params["ip"])
     try:
         stamp = parse_ts(rte.params["timestamp"])
     except ValueError:
@@ -392,11 +425,7 @@ def find_machines_by_ip(emu, _req, rte, _claims):
     now = emu.clock.now()
     if stamp < now - 30 * 86400:
         return mde_error(400, "InvalidInput", "The timestamp must be within the last 30 days")
-    found = []
-    for machine in emu.state.list_machines()[0]:
-        ips = [a.get("ipAddress") for a in machine.get("ipAddresses") or []] + [machine.get("lastIpAddress")]
-        if rte.params["ip"] in ips:
-            found.append(machine)
+    found = [m for m in emu.state.list_machines()[0] if _seen_with_ip(m, wanted, stamp, now)]
     return json_response(200, {"@odata.context": _context(emu, "Machines"), "value": found})
 
 

@@ -101,8 +101,12 @@ class EmulatorControl(object):
     def health(self):
         return self.call('GET', '/control/health')
 
-    def reset(self, seed='demo'):
-        return self.call('POST', '/control/reset', {'seed': seed})
+    def reset(self, seed='demo', realign_clock=False):
+        """``realign_clock``: emulated time starts again at real time (time moved on by the clock or advances is undone)."""
+        payload = {'seed': seed}
+        if realign_clock:
+            payload['realign_clock'] = True
+        return self.call('POST', '/control/reset', payload)
 
     def requests(self, since=0, host=None):
         params = {'since': since}
@@ -160,6 +164,14 @@ class EmulatorControl(object):
 
     def set_config(self, **changes):
         return self.call('POST', '/control/config', changes)
+
+    def app_roles(self, app):
+        """The application roles an app (default, cert, readonly) holds now: what a token issued now carries."""
+        return self.call('GET', '/control/apps/%s/roles' % app)['roles']
+
+    def change_roles(self, app, grant=(), revoke=()):
+        """Grant and revoke an app's roles (admin consent); tokens issued before keep their roles. Reset undoes it."""
+        return self.call('POST', '/control/apps/%s/roles' % app, {'grant': list(grant), 'revoke': list(revoke)})['roles']
 
     def expire_tokens(self):
         return self.call('POST', '/control/tokens/expire')

@@ -2,7 +2,7 @@
 # Copyright (c) defender.endpoint contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Control API (control host): reset, request log, state, entities, faults, config, tokens, clock."""
+"""Control API (control host): reset, request log, state, entities, faults, config, app roles, tokens, clock."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ def handle(emu, req):  # pylint: disable=too-many-return-statements,too-many-bra
             if answer is not None:
                 return answer
         if path == "/control/reset" and method == "POST":
-            seed = _body(req).get("seed", "demo")
-            emu.reset(get_seed(seed))
+            body = _body(req)
+            emu.reset(get_seed(body.get("seed", "demo")), realign_clock=body.get("realign_clock") is True)
             return json_response(200, {"ok": True})
         if path == "/control/requests" and method == "GET":
             since = int(req.query.get("since") or 0)
@@ -104,6 +104,14 @@ def handle(emu, req):  # pylint: disable=too-many-return-statements,too-many-bra
                 return json_response(200, emu.state.update_config(_body(req)))
             if method == "GET":
                 return json_response(200, emu.state.get_config())
+        match = re.match(r"^/control/apps/([^/]+)/roles$", path)
+        if match and method in ("GET", "POST"):
+            data = _body(req) if method == "POST" else {}
+            grant, revoke = data.get("grant") or [], data.get("revoke") or []
+            if not isinstance(grant, list) or not isinstance(revoke, list):
+                raise StateError("grant and revoke must be lists of role names")
+            return json_response(200, {"app": match.group(1),
+                                       "roles": emu.change_app_roles(match.group(1), grant, revoke)})
         if path == "/control/tokens/expire" and method == "POST":
             return json_response(200, {"expired": emu.state.expire_tokens()})
         if path == "/control/tokens" and method == "GET":

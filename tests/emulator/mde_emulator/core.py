@@ -107,6 +107,20 @@ class Emulator(object):  # pylint: disable=too-many-instance-attributes
                 return app
         return None
 
+    def app_roles(self, app):
+        """The application roles an app holds now (the identity's, changed by the control API): Entra ID writes them
+        into each token it issues, so a token keeps the roles of its issue time."""
+        return self.state.roles_of(app["name"], app["roles"])
+
+    def change_app_roles(self, name, grant=(), revoke=()):
+        app = self.identity["apps"].get(name)
+        if app is None:
+            raise StateError("unknown app %r (one of %s)" % (name, ", ".join(sorted(self.identity["apps"]))))
+        for role in list(grant) + list(revoke):
+            if role not in ALL_ROLES:
+                raise StateError("unknown role %r (one of %s)" % (role, ", ".join(ALL_ROLES)))
+        return self.state.change_roles(name, app["roles"], grant, revoke)
+
     def audience_for(self, resource):
         return resource.rstrip("/")
 
@@ -119,7 +133,7 @@ class Emulator(object):  # pylint: disable=too-many-instance-attributes
             "aud": audience, "iss": "https://sts.windows.net/%s/" % self.tenant_id, "iat": now, "nbf": now,
             "exp": now + lifetime, "aio": new_guid(), "app_displayname": app["display_name"], "appid": app["client_id"],
             "appidacr": acr, "idp": "https://sts.windows.net/%s/" % self.tenant_id, "oid": str(uuid.uuid5(
-                uuid.NAMESPACE_URL, app["client_id"])), "rh": "0.emulator.", "roles": list(app["roles"]),
+                uuid.NAMESPACE_URL, app["client_id"])), "rh": "0.emulator.", "roles": self.app_roles(app),
             "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, app["client_id"])), "tid": self.tenant_id, "uti": jti,
             "jti": jti, "ver": "1.0",
         }
@@ -272,7 +286,9 @@ class Emulator(object):  # pylint: disable=too-many-instance-attributes
         for action in sorted(actions, key=created_of):
             self.add_action(action)
 
-    def reset(self, seed="demo"):
+    def reset(self, seed="demo", realign_clock=False):
+        if realign_clock:
+            self.clock.realign()
         self.state.reset()
         self.apply_seed(get_seed(seed if seed is not None else "demo"))
 

@@ -109,6 +109,12 @@ class Clock(object):
     def advance(self, seconds):
         self.offset += float(seconds)
 
+    def realign(self):
+        """Emulated time starts again at real time (after a reset: nothing holds the old times)."""
+        self.real_start = time.time()
+        self.start_epoch = self.real_start
+        self.offset = 0.0
+
 
 def _lc_num(value, name):
     if value is None:
@@ -169,6 +175,7 @@ class State(object):  # pylint: disable=too-many-instance-attributes,too-many-pu
         self.fault_seq = 0
         self.rate_windows = collections.defaultdict(collections.deque)
         self.downloads = {}
+        self.app_roles = {}  # app name -> roles granted through the control API (reset: the identity's roles again)
 
     # ------------------------------------------------------------------ generic
     def _next_seq(self):
@@ -176,7 +183,7 @@ class State(object):  # pylint: disable=too-many-instance-attributes,too-many-pu
         return self.seq
 
     def reset(self):
-        """Drop machines, actions, request log, faults, rate windows, tokens revocation and config."""
+        """Drop machines, actions, request log, faults, rate windows, tokens revocation, role grants and config."""
         with self.lock:
             self.db.execute("DELETE FROM machines")
             self.db.execute("DELETE FROM machine_tags")
@@ -186,6 +193,7 @@ class State(object):  # pylint: disable=too-many-instance-attributes,too-many-pu
             self.faults = []
             self.rate_windows.clear()
             self.downloads.clear()
+            self.app_roles.clear()
 
     # ------------------------------------------------------------------ config
     def get_config(self):
@@ -546,6 +554,19 @@ class State(object):  # pylint: disable=too-many-instance-attributes,too-many-pu
 
     def all_actions(self):
         return self.list_actions()[0]
+
+    # ------------------------------------------------------------------ app roles (what admin consent grants)
+    def roles_of(self, app_name, default):
+        with self.lock:
+            return list(self.app_roles.get(app_name, default))
+
+    def change_roles(self, app_name, default, grant=(), revoke=()):
+        """Grant and revoke application roles of an app; tokens already issued keep the roles they carry."""
+        with self.lock:
+            roles = [r for r in self.app_roles.get(app_name, default) if r not in revoke]
+            roles += [r for r in grant if r not in roles]
+            self.app_roles[app_name] = roles
+            return list(roles)
 
     # ------------------------------------------------------------------ tokens
     def record_token(self, record):

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import msal
+import pytest
 import requests
+from mde_emulator.client import ControlError
 
 from conftest import Api, error_code, get_token
 
@@ -160,6 +162,33 @@ def test_api_401_and_403(settings, ctl):
     assert resp.status_code == 403 and error_code(resp) == "Forbidden"
     assert resp.json()["error"]["message"] == ("Missing application roles. API required roles: Machine.Isolate, "
                                                "application roles: Machine.Read.All.")
+
+
+def test_granted_roles_reach_only_tokens_issued_after_the_grant(settings, ctl):
+    """As Entra ID: the roles claim is written at issue time; a grant does not change a token already issued."""
+    import jwt  # pylint: disable=import-outside-toplevel
+    isolate = "/api/machines/%s/isolate" % WEB
+    body = {"Comment": "x", "IsolationType": "Full"}
+    assert ctl.app_roles("readonly") == ["Machine.Read.All"]
+    old = get_token(settings, "readonly")
+    assert ctl.change_roles("readonly", grant=["Machine.Isolate"]) == ["Machine.Read.All", "Machine.Isolate"]
+    assert Api(settings, old).post(isolate, body).status_code == 403
+    new = get_token(settings, "readonly")
+    assert jwt.decode(new, options={"verify_signature": False})["roles"] == ["Machine.Read.All", "Machine.Isolate"]
+    assert Api(settings, new).post(isolate, body).status_code == 201
+    assert ctl.change_roles("readonly", revoke=["Machine.Isolate"]) == ["Machine.Read.All"]
+    resp = Api(settings, get_token(settings, "readonly")).post("/api/machines/%s/unisolate" % WEB, {"Comment": "x"})
+    assert resp.status_code == 403 and error_code(resp) == "Forbidden"
+    ctl.change_roles("readonly", grant=["Machine.Scan"])
+    ctl.reset("demo")
+    assert ctl.app_roles("readonly") == ["Machine.Read.All"]
+    for bad in ({"grant": ["Machine.Fly"]}, {"grant": "Machine.Scan"}):
+        with pytest.raises(ControlError) as info:
+            ctl.call("POST", "/control/apps/readonly/roles", bad)
+        assert info.value.status == 400
+    with pytest.raises(ControlError) as info:
+        ctl.change_roles("nobody", grant=["Machine.Scan"])
+    assert info.value.status == 400 and "unknown app" in info.value.body
 
 
 def test_token_lifetime_config(settings, ctl):

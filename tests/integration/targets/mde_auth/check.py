@@ -8,6 +8,9 @@ module's word) and scans output files for secrets.
     check.py CONFIG mark               position of the request log
     check.py CONFIG count SINCE HOST [API]   requests since the mark, on a host (api, login), optionally one operation
     check.py CONFIG token              an access token fetched from the emulator's token endpoint
+    check.py CONFIG add-machine        add a machine, print its ID
+    check.py CONFIG grant APP ROLE...  grant an app roles (admin consent): tokens issued from now on carry them
+    check.py CONFIG actions MACHINE [TYPE]   the IDs of the machine's actions in the emulator
     check.py CONFIG scan FILE...       fail if a secret, the certificate password or any issued token appears in the files
 """
 
@@ -81,6 +84,12 @@ def main(argv):
     elif command == 'count':
         log = [r for r in control.log(int(argv[3])) if r['host'] == argv[4] and (len(argv) < 6 or r.get('api') == argv[5])]
         print(len(log))
+    elif command == 'add-machine':
+        print(control.add_machine({'computerDnsName': 'roles-test.contoso.com'})['id'])
+    elif command == 'grant':
+        control.change_roles(argv[3], grant=argv[4:])
+    elif command == 'actions':  # the actions of a machine (and a type) in the emulator: ID per line
+        print('\n'.join(a['id'] for a in control.state()['actions'] if a['machineId'] == argv[3] and (len(argv) < 5 or a['type'] == argv[4])))
     elif command == 'token':
         print(fetch_token(cfg))
     elif command == 'wrong-secret':

@@ -130,6 +130,28 @@ expect_eq "login-host requests with access_token" 0 "$(check count "$mark" login
 expect_eq "API calls with access_token" 1 "$(check count "$mark" api)"
 clear_mde_env
 
+echo "== a role granted after the token was cached: one fresh token, and the launch goes through"
+clear_mde_env
+eval "$(check env readonly)"
+fresh_cache roles
+MACHINE=$(check add-machine)
+mark=$(check mark)
+play_fails roles_missing roles.yml -e "machine_id=$MACHINE"
+expect_in "says the fresh token did not carry the role" "the fresh token did not carry the role" "$LOGS/roles_missing.log"
+expect_in "says how long a grant can take" "up to about an hour" "$LOGS/roles_missing.log"
+expect_in "names the role the call needs" "Machine.Scan" "$LOGS/roles_missing.log"
+expect_eq "token requests of the refused run (the first and one fresh one)" 2 "$(check count "$mark" login token)"
+expect_eq "launch POSTs of the refused run (the first and one with the fresh token)" 2 "$(check count "$mark" api run_antivirus_scan)"
+expect_eq "scans created by the refused run" "" "$(check actions "$MACHINE" RunAntiVirusScan)"
+check grant readonly Machine.Scan
+mark=$(check mark)
+play roles_granted roles.yml -e "machine_id=$MACHINE"
+expect_eq "token requests once the role is granted (the cached token lacks it: exactly one fresh token)" 1 "$(check count "$mark" login token)"
+expect_eq "launch POSTs once the role is granted (refused with the cached token, then created)" 2 "$(check count "$mark" api run_antivirus_scan)"
+expect_eq "scans created once the role is granted" 1 "$(check actions "$MACHINE" RunAntiVirusScan | grep -c .)"
+expect_in "the run reports the scan as started" "changed=1" "$LOGS/roles_granted.log"
+clear_mde_env
+
 echo "== no secret and no token in any output"
 check scan "$LOGS"/*.log
 # files other than the token cache: the rate budget state must not hold secrets either

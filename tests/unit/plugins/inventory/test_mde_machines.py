@@ -342,11 +342,13 @@ def test_404_is_an_empty_inventory_with_a_warning(tmp_path):
 @pytest.mark.parametrize('isolation_state, fail_call', [(False, 0), (True, 1)])
 def test_403_names_the_permission(tmp_path, isolation_state, fail_call):
     refused = make_response(403, error_body('Forbidden', 'Missing application roles. API required roles: Machine.Read.All'))
-    script = [page(FLEET)] * fail_call + [refused]
+    script = [page(FLEET)] * fail_call + [refused, refused]  # the client's one fresh token is refused too
     p = Plugin(tmp_path, script, {'isolation_state': isolation_state})
     with pytest.raises(AnsibleParserError) as info:
         p.parse()
     assert 'WindowsDefenderATP application permission Machine.Read.All (or Machine.ReadWrite.All)' in str(info.value)
+    assert 'fresh token did not carry the role' in str(info.value)
+    assert p.session.tokens_sent()[-2:] == ['Bearer token-1', 'Bearer token-2']
     assert list(p.inventory.hosts) == []
 
 

@@ -19,8 +19,9 @@ from ansible_collections.defender.endpoint.plugins.module_utils import _http
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import (
-    API_URL, FakeSession, FakeTokens, error_body, make_response, make_settings,
+    API_URL, FakeSession, FakeTokens, error_body, make_response, make_settings, secret_method,
 )
+from ansible_collections.defender.endpoint.plugins.module_utils._token_cache import TokenCache
 
 ACTION = {'id': 'a1', 'status': 'Pending'}
 
@@ -98,22 +99,96 @@ def test_error_envelope_maps_to_fields(tmp_path, clock):
     assert result['error_code'] == 'InvalidRequestBody' and result['correlation_id'] == 'b7c2-corr'
 
 
-def test_403_carries_admin_consent_hint(tmp_path, clock):
-    message = 'The application does not have any of the required application roles (Machine.Isolate) to access the resource.'
-    client, session = new_client(tmp_path, clock, [make_response(403, error_body('Forbidden', message))])
+MISSING_ROLES = 'Missing application roles. API required roles: Machine.Isolate, application roles: Machine.Read.All.'
+
+
+def forbidden(code='Forbidden', message=MISSING_ROLES):
+    return make_response(403, error_body(code, message))
+
+
+def test_403_missing_role_gets_a_fresh_token_and_fails_saying_so(tmp_path, clock):
+    tokens = FakeTokens()
+    client, session = new_client(tmp_path, clock, [forbidden(), forbidden()], tokens=tokens)
     with pytest.raises(MdeError) as info:
         client.request('POST', '/api/machines/m1/isolate', 'isolate', body={'Comment': 'x'})
     err = info.value
-    assert err.status == 403 and err.error_code == 'Forbidden'
+    assert err.status == 403 and err.error_code == 'Forbidden' and err.maybe_sent is False
     assert 'Machine.Isolate' in err.msg
     assert 'admin consent' in err.msg and 'WindowsDefenderATP' in err.msg
-    assert len(session.calls) == 1
+    assert 'fresh token' in err.msg and 'did not carry the role' in err.msg and 'about an hour' in err.msg
+    assert tokens.rejected == ['token-1']
+    assert session.tokens_sent() == ['Bearer token-1', 'Bearer token-2']
+    assert [json.loads(kw['data']) for dummy, dummy2, kw in session.calls] == [{'Comment': 'x'}] * 2
+    assert clock.sleeps == []
+
+
+def test_403_missing_role_granted_since_the_token_succeeds_with_the_fresh_one(tmp_path, clock):
+    tokens = FakeTokens()
+    client, session = new_client(tmp_path, clock, [forbidden(), make_response(201, ACTION)], tokens=tokens)
+    assert client.request('POST', '/api/machines/m1/isolate', 'isolate', body={'Comment': 'x'}) == (201, ACTION)
+    assert session.tokens_sent() == ['Bearer token-1', 'Bearer token-2']
+    assert len(budget_state(tmp_path, 'isolate')['calls']) == 2  # the resend spends from the budget like any call
+
+
+def test_403_fresh_token_is_tried_once_per_call_across_retries(tmp_path, clock):
+    """A 503 retried between two 403s: still one fresh token for the call, then the 403 fails."""
+    tokens = FakeTokens()
+    client, session = new_client(tmp_path, clock, [forbidden(), make_response(503, error_body('ServiceUnavailable', 'busy')), forbidden()],
+                                 tokens=tokens)
+    with pytest.raises(MdeError) as info:
+        client.get('/api/machineactions/a1', 'get_action')
+    assert info.value.status == 403 and 'did not carry the role' in info.value.msg
+    assert tokens.rejected == ['token-1'] and len(session.calls) == 3
+
+
+@pytest.mark.parametrize('code,message', [('DisabledFeature', 'Live response is not enabled for this tenant.'),
+                                          ('DisallowedOperation', 'The machine is not supported.')])
+def test_403_other_than_a_missing_role_is_not_resent(tmp_path, clock, code, message):
+    tokens = FakeTokens()
+    client, session = new_client(tmp_path, clock, [forbidden(code, message)], tokens=tokens)
+    with pytest.raises(MdeError) as info:
+        client.request('POST', '/api/machines/m1/runliveresponse', 'run_live_response', body={'Commands': []})
+    assert info.value.status == 403 and info.value.error_code == code
+    assert 'fresh token' not in info.value.msg
+    assert tokens.rejected == [] and len(session.calls) == 1
+
+
+def test_403_html_from_a_proxy_is_not_resent(tmp_path, clock):
+    client, session = new_client(tmp_path, clock, [make_response(403, text='<html><body>Forbidden by proxy</body></html>')])
+    with pytest.raises(MdeError) as info:
+        client.get('/api/machineactions/a1', 'get_action')
+    assert info.value.status == 403 and len(session.calls) == 1
+
+
+def test_403_with_a_given_access_token_says_it_cannot_be_renewed(tmp_path, clock):
+    tokens = FakeTokens(can_refresh=False)
+    client, session = new_client(tmp_path, clock, [forbidden()], tokens=tokens)
+    with pytest.raises(MdeError) as info:
+        client.request('POST', '/api/machines/m1/isolate', 'isolate', body={'Comment': 'x'})
+    assert info.value.status == 403 and len(session.calls) == 1
+    assert 'access_token is a ready token the collection cannot renew' in info.value.msg and 'about an hour' in info.value.msg
+    assert 'fetched a fresh token' not in info.value.msg
+
+
+def test_403_fresh_token_replaces_the_cached_one(tmp_path, clock):
+    """With the real client-secret method: the refused token leaves the cache and the fresh one takes its place."""
+    cache = TokenCache(folder=str(tmp_path), clock=clock)
+    method = secret_method(cache=cache, clock=clock)
+    issued = iter(['old-token', 'new-token'])
+    fetches = []
+    method._fetch = lambda waits=None: fetches.append(waits) or (next(issued), 3599)  # Entra ID's answers (msal is tested in test__auth)
+    assert method.get() == 'old-token' and cache.get(method.key) == 'old-token'
+    client, session = new_client(tmp_path, clock, [forbidden(), make_response(201, ACTION)], tokens=method)
+    assert client.request('POST', '/api/machines/m1/isolate', 'isolate', body={'Comment': 'x'}) == (201, ACTION)
+    assert session.tokens_sent() == ['Bearer old-token', 'Bearer new-token']
+    assert len(fetches) == 2
+    assert cache.get(method.key) == 'new-token'
 
 
 def test_error_message_sentences_are_joined_cleanly(tmp_path, clock):
     """An API message ending in a full stop must not give "..", nor ". ." in what the user reads."""
     message = 'The application does not have the required roles.'
-    client, dummy = new_client(tmp_path, clock, [make_response(403, error_body('Forbidden', message))])
+    client, dummy = new_client(tmp_path, clock, [make_response(403, error_body('Forbidden', message))] * 2)
     with pytest.raises(MdeError) as info:
         client.get('/api/machineactions/a1', 'get_action')
     assert '..' not in info.value.msg

@@ -248,7 +248,7 @@ def test_cancel_400_while_still_pending_fails(tmp_path, clock):
 
 @pytest.mark.parametrize('status', [404, 403])
 def test_cancel_404_or_403_fails_without_lookup(tmp_path, clock, status):
-    mas, session = actions(tmp_path, clock, [make_response(status, error_body('ResourceNotFound' if status == 404 else 'Forbidden', 'no'))])
+    mas, session = actions(tmp_path, clock, [make_response(status, error_body('ResourceNotFound' if status == 404 else 'DisallowedOperation', 'no'))])
     with pytest.raises(MdeError) as info:
         mas.cancel(action('Pending'), COMMENT)
     assert info.value.status == status

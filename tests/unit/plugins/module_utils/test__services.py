@@ -84,7 +84,7 @@ def test_cancel_all_cancels_each_non_final_action(tmp_path, clock):
 
 def test_cancel_all_failing_half_way_keeps_what_was_done(tmp_path, clock):
     refused = make_response(403, error_body('Forbidden', 'Missing Machine.Isolate'))
-    client, dummy = new_client(tmp_path, clock, [make_response(200, action(A1, 'Cancelled')), refused])
+    client, dummy = new_client(tmp_path, clock, [make_response(200, action(A1, 'Cancelled')), refused, refused])  # a fresh token, refused too
     run = ma.CancelRun([action(A1), action(A2)])
     with pytest.raises(MdeError) as info:
         ma.MachineActions(client).cancel_all(run, COMMENT, False)
