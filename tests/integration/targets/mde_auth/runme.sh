@@ -5,16 +5,8 @@
 # Every fact is read from the emulator's request log (check.py), never from the module.
 set -eu -o pipefail
 
-CONFIG=""
-prev=""
-for arg in "$@"; do
-    if [ "$prev" = "-e" ] && [ "${arg#@}" != "$arg" ]; then CONFIG="${arg#@}"; fi
-    prev="$arg"
-done
-# ansible-test passes the config with -e only for cloud targets; else it sits two folders up
-[ -n "$CONFIG" ] || CONFIG="$(cd ../.. && pwd)/integration_config.yml"
-[ -f "$CONFIG" ] || { echo "runme.sh needs tests/integration/integration_config.yml: start the emulator (make emulator-start)"; exit 1; }
-check() { python3 check.py "$CONFIG" "$@"; }
+# shellcheck source=../setup_mde/files/runme_config.sh
+. ../setup_mde/files/runme_config.sh "$@"
 LOGS="$OUTPUT_DIR/logs"
 mkdir -p "$LOGS"
 export ANSIBLE_INVENTORY="$INVENTORY_PATH"

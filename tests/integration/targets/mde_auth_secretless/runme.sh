@@ -7,15 +7,8 @@
 # request log and issuer (check.py), never from the module.
 set -eu -o pipefail
 
-CONFIG=""
-prev=""
-for arg in "$@"; do
-    if [ "$prev" = "-e" ] && [ "${arg#@}" != "$arg" ]; then CONFIG="${arg#@}"; fi
-    prev="$arg"
-done
-[ -n "$CONFIG" ] || CONFIG="$(cd ../.. && pwd)/integration_config.yml"
-[ -f "$CONFIG" ] || { echo "runme.sh needs tests/integration/integration_config.yml: start the emulator (make emulator-start)"; exit 1; }
-check() { python3 check.py "$CONFIG" "$@"; }
+# shellcheck source=../setup_mde/files/runme_config.sh
+. ../setup_mde/files/runme_config.sh "$@"
 cfg() { python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))[sys.argv[2]])' "$CONFIG" "$1"; }
 LOGS="$OUTPUT_DIR/logs"
 mkdir -p "$LOGS"

@@ -4,15 +4,8 @@
 # .ci/run installs it when missing).
 set -eu -o pipefail
 
-CONFIG=""
-prev=""
-for arg in "$@"; do
-    if [ "$prev" = "-e" ] && [ "${arg#@}" != "$arg" ]; then CONFIG="${arg#@}"; fi
-    prev="$arg"
-done
-# ansible-test passes the config with -e only for cloud targets; else it sits two folders up
-[ -n "$CONFIG" ] || CONFIG="$(cd ../.. && pwd)/integration_config.yml"
-[ -f "$CONFIG" ] || CONFIG="-"
+# shellcheck source=../setup_mde/files/runme_config.sh
+CONFIG_OPTIONAL=1 . ../setup_mde/files/runme_config.sh "$@"
 
 COLLECTION_ROOT="${OUTPUT_DIR%%/tests/output/*}"
 WORK="$OUTPUT_DIR/rate_budget"

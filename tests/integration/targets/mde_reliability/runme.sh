@@ -6,15 +6,8 @@
 # emulator (request log, state, issued tokens), never from the module's own word.
 set -eu -o pipefail
 
-CONFIG=""
-prev=""
-for arg in "$@"; do
-    if [ "$prev" = "-e" ] && [ "${arg#@}" != "$arg" ]; then CONFIG="${arg#@}"; fi
-    prev="$arg"
-done
-# ansible-test passes the config with -e only for cloud targets; else it sits two folders up
-[ -n "$CONFIG" ] || CONFIG="$(cd ../.. && pwd)/integration_config.yml"
-[ -f "$CONFIG" ] || { echo "runme.sh needs tests/integration/integration_config.yml: start the emulator (make emulator-start)"; exit 1; }
+# shellcheck source=../setup_mde/files/runme_config.sh
+. ../setup_mde/files/runme_config.sh "$@"
 
 # ansible-test runs a copy of tests/integration; the collection (docs/, tests/output/) holds OUTPUT_DIR
 COLLECTION_ROOT="${OUTPUT_DIR%%/tests/output/*}"

@@ -3,15 +3,8 @@
 # emulator; every fact is read from the emulator's request log and state, or from the roles' report files.
 set -eu -o pipefail
 
-CONFIG=""
-prev=""
-for arg in "$@"; do
-    if [ "$prev" = "-e" ] && [ "${arg#@}" != "$arg" ]; then CONFIG="${arg#@}"; fi
-    prev="$arg"
-done
-[ -n "$CONFIG" ] || CONFIG="$(cd ../.. && pwd)/integration_config.yml"
-[ -f "$CONFIG" ] || { echo "runme.sh needs tests/integration/integration_config.yml: start the emulator (make emulator-start)"; exit 1; }
-check() { python3 check.py "$CONFIG" "$@"; }
+# shellcheck source=../setup_mde/files/runme_config.sh
+. ../setup_mde/files/runme_config.sh "$@"
 LOGS="$OUTPUT_DIR/logs"
 OUT="$OUTPUT_DIR/out"
 mkdir -p "$LOGS" "$OUT/packages"
