@@ -195,6 +195,7 @@ class Bench:
         """The module process alone: the kept AnsiballZ payloads of the cancel module and of uri, run directly."""
         keep = os.path.join(self.scratch, 'remote-tmp')
         env = dict(self.env, ANSIBLE_KEEP_REMOTE_FILES='1', ANSIBLE_REMOTE_TMP=keep)
+        self.token = self.token or self.ready_token()  # uri's ready token, when the ab part did not run
         done = self.emu.final()['id']
         payloads = {}
         for book, extra, name in (('ab_cancel.yml', [], 'AnsiballZ_mde_machine_action_cancel.py'),
