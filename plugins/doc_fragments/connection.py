@@ -115,7 +115,8 @@ options:
   ca_path:
     description:
       - A CA bundle (PEM) used to verify both the login and the API hosts, for example a TLS-inspecting proxy's CA or the emulator's.
-      - Falls back to E(MDE_CA_PATH). Without it, the system's (or E(REQUESTS_CA_BUNDLE)'s) trust store is used.
+      - Falls back to E(MDE_CA_PATH). Without it, the bundle named by E(REQUESTS_CA_BUNDLE) or E(CURL_CA_BUNDLE) is used when one is set,
+        else the system's trust store.
     type: path
   timeout:
     description:
@@ -201,8 +202,11 @@ notes:
   - Every wait is bounded by O(timeout), O(max_retries) and O(max_wait) (and C(wait_timeout) where a module waits for an action).
     One API call waits at most (O(max_retries) + 1) x O(max_wait) seconds in all, and sends at most O(max_retries) + 1 requests
     (one more when a token is renewed after an HTTP 401), each bounded by O(timeout).
+  - HTTPS requests go through the proxy of E(https_proxy) or E(HTTPS_PROXY) (else E(all_proxy) or E(ALL_PROXY)), an C(http://) proxy
+    URL with optional C(user:password@), as a CONNECT tunnel (TLS stays end to end), except for the hosts of E(no_proxy) or E(NO_PROXY)
+    (C(*), host names and their subdomains, C(host:port), IP addresses and CIDR ranges). The managed identity endpoint is always asked
+    directly.
 requirements:
-  - requests
   - msal (only to fetch tokens with O(client_secret), O(client_certificate_path) or a federated token; 1.29 or later for
     O(auth_method=managed_identity))
   - cryptography (only with O(client_certificate_path))

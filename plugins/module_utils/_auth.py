@@ -550,7 +550,6 @@ class LocalTransport(LoginTransport):
     Being local, it connects at once or not at all (off Azure, 169.254.169.254 drops the packets):
     connecting waits at most ``CONNECT_TIMEOUT`` seconds (``timeout`` still bounds the answer)."""
 
-    NO_PROXY = {'http': None, 'https': None}
     CONNECT_TIMEOUT = 5.0
 
     def __init__(self, session, clock, timeout=30.0):
@@ -558,7 +557,7 @@ class LocalTransport(LoginTransport):
         self.timeout = timeout
 
     def _local(self, kwargs):
-        kwargs.setdefault('proxies', self.NO_PROXY)
+        kwargs['proxy'] = False
         kwargs.setdefault('timeout', (min(self.CONNECT_TIMEOUT, self.timeout), self.timeout))
         return kwargs
 

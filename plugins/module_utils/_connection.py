@@ -22,7 +22,6 @@ from ansible.module_utils.basic import AnsibleFallbackNotFound
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import config_error
 from ansible_collections.defender.endpoint.plugins.module_utils._clouds import CLOUDS
-from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit_redis
 
 try:
     from urllib.parse import urlsplit
@@ -165,6 +164,8 @@ class Settings:
         self.rate_limit_backend = p.get('rate_limit_backend') or 'file'
         self.redis = None
         if self.rate_limit_backend == 'redis':
+            # imported only for this backend: a file-backend task does not compile it
+            from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit_redis  # pylint: disable=import-outside-toplevel
             self.redis = _ratelimit_redis.RedisSettings(p.get('redis_url'))
 
     @property

@@ -24,29 +24,19 @@ import json
 import os
 import re
 import time
-import traceback
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError, join_sentences  # noqa: F401 (re-exported)
 from ansible_collections.defender.endpoint.plugins.module_utils._retry import CALL_POLICIES, CallWaits, backoff_delay, parse_retry_after, retry_loop
 from ansible_collections.defender.endpoint.plugins.module_utils import _files
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
 
+from ansible_collections.defender.endpoint.plugins.module_utils import _transport
+
 try:
     from urllib.parse import quote, urlsplit
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urllib import quote  # type: ignore
     from urlparse import urlsplit  # type: ignore
-
-try:
-    import requests
-    import urllib3.exceptions
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
-    _Session = requests.Session
-except ImportError:
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-    _Session = object
 
 COLLECTION_VERSION = '1.0.0'  # galaxy.yml's version (a unit test, test_meta.py, holds them equal)
 USER_AGENT = 'defender.endpoint/%s (Ansible collection)' % COLLECTION_VERSION
@@ -58,36 +48,28 @@ DISCOVERY_SUFFIX = '/v2.0/.well-known/openid-configuration'
 DISCOVERY_TTL = 24 * 3600.0  # as msal's own http cache keeps it
 
 
-class MdeSession(_Session):
-    """A requests session that applies ``verify`` and ``timeout`` to every request.
-
-    requests lets REQUESTS_CA_BUNDLE win over ``Session.verify``; passing ``verify`` on each
-    request is the only way to make ``ca_path`` / ``validate_certs`` hold. msal gets this
-    session as its ``http_client``, so login and API calls share the same TLS settings.
+class MdeSession(_transport.Transport):
+    """The collection's HTTP client (``_transport.Transport``) with the TLS settings and timeout of the
+    connection options. msal gets it (through ``_auth.LoginTransport``) as its ``http_client``, so login
+    and API calls share the same TLS settings, proxies and connections.
 
     With ``discovery_folder``, the tenant's OpenID configuration (msal's discovery GET before
     each token request) is kept on disk for a day, keyed by URL and TLS settings, so a token
     refresh costs one request to the login host instead of two.
     """
 
-    def __init__(self, verify, timeout, discovery_folder=None, clock=time.time):
-        super(MdeSession, self).__init__()
-        self._verify = verify
-        self._timeout = timeout
+    def __init__(self, verify, timeout, discovery_folder=None, clock=time.time, environ=None):
+        super(MdeSession, self).__init__(verify, timeout, USER_AGENT, environ=environ)
         self._discovery_folder = discovery_folder
         self._clock = clock
-        self.headers['User-Agent'] = USER_AGENT
 
-    def request(self, method, url, *args, **kwargs):  # pylint: disable=arguments-differ
-        kwargs['verify'] = self._verify
-        if kwargs.get('timeout') is None:
-            kwargs['timeout'] = self._timeout
+    def request(self, method, url, **kwargs):  # pylint: disable=arguments-differ
         cache_path = self._discovery_path(method, url, kwargs)
         if cache_path is not None:
             cached = self._cached_discovery(cache_path, url)
             if cached is not None:
                 return cached
-        response = super(MdeSession, self).request(method, url, *args, **kwargs)
+        response = super(MdeSession, self).request(method, url, **kwargs)
         if cache_path is not None and response.status_code == 200:
             try:
                 body = response.json()
@@ -100,7 +82,7 @@ class MdeSession(_Session):
     def _discovery_path(self, method, url, kwargs):
         if self._discovery_folder is None or method.upper() != 'GET' or not url.endswith(DISCOVERY_SUFFIX) or kwargs.get('params'):
             return None
-        raw = json.dumps([url, self._verify if isinstance(self._verify, (bool, str)) else True])
+        raw = json.dumps([url, self.verify if isinstance(self.verify, (bool, str)) else True])
         return os.path.join(self._discovery_folder, hashlib.sha256(raw.encode('utf-8')).hexdigest() + '.json')
 
     def _cached_discovery(self, path, url):
@@ -110,57 +92,37 @@ class MdeSession(_Session):
         age = self._clock() - entry.get('fetched_at', 0)
         if not 0 <= age < DISCOVERY_TTL:
             return None
-        response = requests.Response()
-        response.status_code = 200
-        response.url = url
-        response.headers['Content-Type'] = 'application/json'
-        response._content = json.dumps(entry['body']).encode('utf-8')  # pylint: disable=protected-access
-        response.encoding = 'utf-8'
-        return response
+        return _transport.Response(200, {'Content-Type': 'application/json'}, url, content=json.dumps(entry['body']).encode('utf-8'))
 
 
 def _peer(url):
     parts = urlsplit(url)
-    return '%s://%s' % (parts.scheme, parts.netloc)
+    return '%s://%s' % (parts.scheme, parts.netloc.rpartition('@')[2])
 
 
-def _not_sent(exc):
-    """True when the request never left: refused, unresolvable or timed out while connecting."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return True
-    inner = exc.args[0] if exc.args else None
-    reason = getattr(inner, 'reason', inner)
-    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+TLS_HINT = ('If it uses a private CA, set ca_path (MDE_CA_PATH) to that CA bundle; validate_certs=false turns verification off '
+            'and is not recommended.')
 
 
 def transport_error(exc, peer, settings, policy):
-    """Map a requests exception to what the attempt raises: an MdeError (final) or, when the kind of call's
-    ``policy`` (``_retry.CallPolicy``) tries it again, a RetryableError; None for other exceptions."""
-    if not HAS_REQUESTS or not isinstance(exc, requests.exceptions.RequestException):
+    """Map a ``_transport.TransportError`` to what the attempt raises: an MdeError (final) or, when the kind of
+    call's ``policy`` (``_retry.CallPolicy``) tries it again, a RetryableError; None for other exceptions."""
+    if not isinstance(exc, _transport.TransportError):
         return None
-    if isinstance(exc, requests.exceptions.SSLError):
-        return MdeError('TLS verification of %s failed (%s). If it uses a private CA, set ca_path (MDE_CA_PATH) to that CA '
-                        'bundle; validate_certs=false turns verification off and is not recommended.' % (peer, _reason(exc)),
-                        kind='transport')
-    if _not_sent(exc):
-        return policy.failure(MdeError(join_sentences('Could not connect to %s: %s' % (peer, _reason(exc)),
+    if exc.kind == 'config':
+        return MdeError(exc.reason, kind='config')
+    if exc.kind == 'tls':
+        return MdeError('TLS verification of %s failed (%s). %s' % (peer, exc.reason, TLS_HINT), kind='transport')
+    if exc.kind == 'not_sent':
+        return policy.failure(MdeError(join_sentences('Could not connect to %s: %s' % (peer, exc.reason),
                                                       'Check the host, the network path (proxy, firewall) and that the service is up.'),
                                        kind='transport'), sent=False)
-    if isinstance(exc, requests.exceptions.ReadTimeout):
+    if exc.kind == 'timeout':
         err = MdeError('%s sent no answer within timeout=%s s.' % (peer, settings.timeout), kind='transport', maybe_sent=True)
     else:
-        err = MdeError(join_sentences('The connection to %s broke before an answer arrived: %s' % (peer, _reason(exc))), kind='transport',
+        err = MdeError(join_sentences('The connection to %s broke before an answer arrived: %s' % (peer, exc.reason)), kind='transport',
                        maybe_sent=True)
     return policy.failure(err)
-
-
-def _reason(exc):
-    inner = exc.args[0] if exc.args else exc
-    reason = getattr(inner, 'reason', None) or inner
-    text = str(reason)
-    # urllib3 reprs carry object addresses; keep the readable tail.
-    text = re.sub(r'<[^>]*object at 0x[0-9a-f]+>:?\s*', '', text)
-    return text.strip() or type(exc).__name__
 
 
 def encode_query(params):
@@ -259,18 +221,12 @@ def _body_chunks(response, peer):
         for chunk in response.iter_content(chunk_size=65536):
             received += len(chunk)
             yield chunk
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except _transport.TransportError as exc:
         raise CALL_POLICIES['storage'].failure(MdeError('The download from %s broke after %d of %s bytes: %s.' % (
-            peer, received, expected if expected is not None else 'unknown', _reason(exc)), kind='transport'))
+            peer, received, expected if expected is not None else 'unknown', exc.reason), kind='transport'))
     if expected is not None and received != expected:
         raise CALL_POLICIES['storage'].failure(MdeError('The download from %s was cut short: %d of %d bytes arrived.' % (
             peer, received, expected), kind='transport'))
-
-
-def _no_auth(request):
-    """requests auth hook for storage hosts: whatever the environment (netrc) says, send no Authorization."""
-    request.headers.pop('Authorization', None)
-    return request
 
 
 class MdeClient:
@@ -410,7 +366,7 @@ class MdeClient:
 
         def attempt(dummy_retry):
             try:
-                response = self.session.request('GET', url, stream=True, auth=_no_auth)
+                response = self.session.request('GET', url, stream=True)
             except Exception as exc:  # pylint: disable=broad-except
                 err = transport_error(exc, peer, self.settings, policy)
                 if err is None:

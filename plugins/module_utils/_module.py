@@ -15,7 +15,7 @@ __metaclass__ = type
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.plugins.module_utils._connection import CONNECTION_ARGSPEC, Settings
@@ -41,8 +41,6 @@ class MdeConnection:
     ``secret_sink`` each token (a module's ``no_log_values.add``)."""
 
     def __init__(self, params, warn, secret_sink=None):
-        if not _http.HAS_REQUESTS:
-            raise MdeError(missing_required_lib('requests'), kind='config', details={'exception': _http.REQUESTS_IMPORT_ERROR})
         self.settings = Settings(params)
         if self.settings.redis is not None and self.settings.redis.password and secret_sink is not None:
             secret_sink(self.settings.redis.password)  # redis_url is no_log; its password alone too
@@ -67,8 +65,6 @@ class MdeModule(AnsibleModule):
 
     def __init__(self, argument_spec, **kwargs):
         super(MdeModule, self).__init__(mde_argument_spec(**argument_spec), **kwargs)
-        if not _http.HAS_REQUESTS:
-            self.fail_json(msg=missing_required_lib('requests'), exception=_http.REQUESTS_IMPORT_ERROR)
         try:
             self.connection = MdeConnection(self.params, self.warn, secret_sink=self.no_log_values.add)
         except MdeError as err:

@@ -392,8 +392,9 @@ def summarize(a_label, b_label, pairs, tasks):
 
 def import_summary(text):
     """Cumulative import time (ms) of the packages that matter, from -X importtime's stderr."""
-    watch = ('requests', 'urllib3', 'cryptography', 'msal', 'ansible.module_utils.basic', 'json', 'ssl', 'http.client',
-             'ansible_collections.defender.endpoint.plugins.module_utils._runner')
+    watch = ('requests', 'urllib3', 'cryptography', 'msal', 'redis', 'ansible.module_utils.basic', 'json', 'ssl', 'http.client',
+             'ansible_collections.defender.endpoint.plugins.module_utils._runner',
+             'ansible_collections.defender.endpoint.plugins.module_utils._transport')
     found = {}
     total = 0
     for line in text.splitlines():

@@ -107,7 +107,7 @@ def render(res):
                 'measurement itself): all imports %.0f ms; %s.' % (proc['imports']['total_ms'], ', '.join(
                     '%s %.0f ms' % (k, v) for k, v in sorted(proc['imports']['cumulative_ms'].items(), key=lambda kv: -kv[1]))),
                 'Not imported on this path: %s.' % (
-                    ', '.join(n for n in ('cryptography', 'msal') if n not in proc['imports']['cumulative_ms']) or 'none')]
+                    ', '.join(n for n in ('requests', 'urllib3', 'cryptography', 'msal', 'redis') if n not in proc['imports']['cumulative_ms']) or 'none')]
     out += ['', '## API and login calls', '', 'Counted in the emulator\'s request log.', '',
             '| scenario | goal | API calls (POST) | login-host requests (token POSTs, discovery GETs) | wall time (s) | s per task |',
             '|---|---|---|---|---|---|']

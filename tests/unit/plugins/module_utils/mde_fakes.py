@@ -12,9 +12,8 @@ __metaclass__ = type
 import json
 import types
 
-import requests
-
 from ansible_collections.defender.endpoint.plugins.module_utils import _auth
+from ansible_collections.defender.endpoint.plugins.module_utils import _transport
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 
 API_URL = 'https://api.mde.test'
@@ -40,20 +39,45 @@ class FakeClock:
 
 
 def make_response(status, body=None, headers=None, text=None, url=API_URL + '/api/x'):
-    """A real ``requests.Response`` with the given status, JSON body (or raw text) and headers."""
-    response = requests.Response()
-    response.status_code = status
+    """A complete ``_transport.Response`` (what the transport hands over) with the given status, JSON body
+    (or raw text) and headers."""
+    all_headers = {}
     if text is not None:
-        response._content = text.encode('utf-8')
+        content = text.encode('utf-8')
     elif body is not None:
-        response._content = json.dumps(body).encode('utf-8')
-        response.headers['Content-Type'] = 'application/json; charset=utf-8'
+        content = json.dumps(body).encode('utf-8')
+        all_headers['Content-Type'] = 'application/json; charset=utf-8'
     else:
-        response._content = b''
-    response.headers.update(headers or {})
-    response.url = url
-    response.encoding = 'utf-8'
-    return response
+        content = b''
+    all_headers.update(headers or {})
+    return _transport.Response(status, all_headers, url, content=content)
+
+
+# What the transport raises, worded as _transport words it (TransportError.kind says what is known of the request).
+
+def refused():
+    """Connection refused: the request never left."""
+    return _transport.TransportError('connection refused', 'not_sent')
+
+
+def connect_timeout(seconds=30.0):
+    """No connection within the connect timeout: the request never left."""
+    return _transport.TransportError('the host did not accept a connection within %s s' % seconds, 'not_sent')
+
+
+def read_timeout():
+    """Sent, but no answer within the timeout: it may have been processed."""
+    return _transport.TransportError('no answer within the timeout', 'timeout')
+
+
+def broken(reason='connection reset by the peer'):
+    """Sent, then the connection broke (reset, protocol error, body cut short): it may have been processed."""
+    return _transport.TransportError(reason, 'broken')
+
+
+def tls_failure(reason='certificate verify failed: self-signed certificate'):
+    """The certificate does not verify (final)."""
+    return _transport.TransportError(reason, 'tls')
 
 
 def error_body(code, message, target='corr-1234'):
@@ -61,7 +85,8 @@ def error_body(code, message, target='corr-1234'):
 
 
 class FakeSession:
-    """Answers ``request`` from a script: each item is a Response or an exception to raise.
+    """Answers ``request`` from a script: each item is a Response or an exception to raise (what the
+    transport raises is a ``_transport.TransportError``).
 
     An item may also be a callable taking (method, url, kwargs) and returning one of those.
     Every call is recorded in ``calls`` as (method, url, kwargs).
@@ -78,7 +103,7 @@ class FakeSession:
         self.calls.append((method, url, kwargs))
         assert self.script, 'unexpected request %s %s' % (method, url)
         item = self.script.pop(0)
-        if callable(item) and not isinstance(item, requests.Response):
+        if callable(item) and not isinstance(item, _transport.Response):
             item = item(method, url, kwargs)
         if isinstance(item, BaseException):
             raise item

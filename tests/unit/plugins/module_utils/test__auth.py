@@ -12,7 +12,6 @@ import sys
 import types
 
 import pytest
-import requests
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.defender.endpoint.plugins.module_utils import _auth
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.plugins.module_utils._token_cache import TokenCache
-from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import FakeClock, make_response, make_settings, secret_method
+from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import FakeClock, make_response, make_settings, refused, secret_method
 
 PASSWORD = 'Pa55-w0rd!xyz'
 WRONG_PASSWORD = 'n0t-the-Pa55'
@@ -323,10 +322,8 @@ def test_provider_retries_entra_5xx(tmp_path, monkeypatch):
 
 
 def test_provider_retries_connection_refused(tmp_path, monkeypatch):
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
     session, clock, created = LoginSession(), FakeClock(), []
-    refused = requests.exceptions.ConnectionError(MaxRetryError(None, '/t', NewConnectionError(None, 'Connection refused')))
-    script = [(None, refused), ok('jwt-3')]
+    script = [(None, refused()), ok('jwt-3')]
     fake_msal(monkeypatch, session, script, created)
     prov = secret_provider(tmp_path, session, clock)
     assert prov.get() == 'jwt-3'

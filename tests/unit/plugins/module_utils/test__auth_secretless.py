@@ -269,10 +269,15 @@ def test_the_endpoint_is_never_asked_through_a_proxy_and_connects_at_once_or_not
             calls.append(kwargs)
             return make_response(200, {})
 
+        post = get
+
     transport = _auth.LocalTransport(Session(), FakeClock(), timeout=30.0)
     transport.get('http://169.254.169.254/metadata/identity/oauth2/token', params={'resource': 'r'})
-    assert calls[0]['proxies'] == {'http': None, 'https': None}
+    assert calls[0]['proxy'] is False
     assert calls[0]['timeout'] == (5.0, 30.0)  # off Azure the link-local address drops the packets: fail fast
+    assert calls[0]['params'] == {'resource': 'r'}
+    transport.post('http://127.0.0.1:40342/metadata/identity/oauth2/token', data={'resource': 'r'}, proxy=True)
+    assert calls[1]['proxy'] is False and calls[1]['timeout'] == (5.0, 30.0)
 
 
 # import cost ------------------------------------------------------------------------------------

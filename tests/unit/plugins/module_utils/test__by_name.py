@@ -11,8 +11,9 @@ __metaclass__ = type
 
 import types
 
+from urllib.parse import unquote
+
 import pytest
-import requests
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _http
 from ansible_collections.defender.endpoint.plugins.module_utils import _runner
@@ -73,7 +74,7 @@ def run(monkeypatch, tmp_path, clock, which, params, script):
 
 
 def methods(session):
-    return [(m, requests.utils.unquote(u[len(API_URL) + len('/api'):])) for m, u, dummy in session.calls]
+    return [(m, unquote(u[len(API_URL) + len('/api'):])) for m, u, dummy in session.calls]
 
 
 def test_cancel_spec_puts_the_name_where_machine_id_stands(monkeypatch, tmp_path, clock):

@@ -15,7 +15,6 @@ __metaclass__ = type
 import time
 
 import pytest
-import requests
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _auth
 from ansible_collections.defender.endpoint.plugins.module_utils import _http
@@ -24,7 +23,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimi
 from ansible_collections.defender.endpoint.plugins.module_utils import _retry
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import (
-    API_URL, FakeSession, FakeTokens, error_body, make_response, make_settings,
+    API_URL, FakeSession, FakeTokens, error_body, make_response, make_settings, read_timeout,
 )
 
 
@@ -203,7 +202,7 @@ def test_link_404_window_stays_under_the_call_bound(tmp_path, clock, no_real_sle
 
 
 def test_read_timeout_retries_are_unchanged_within_the_bound(tmp_path, clock):
-    client, session = new_client(tmp_path, clock, [requests.exceptions.ReadTimeout('slow')] * 3 + [make_response(200, {'value': []})],
+    client, session = new_client(tmp_path, clock, [read_timeout() for dummy in range(3)] + [make_response(200, {'value': []})],
                                  max_retries=3, max_wait=60.0)
     assert client.get('/api/machineactions', 'list_actions') == {'value': []}
     assert len(session.calls) == 4 and len(clock.sleeps) == 3

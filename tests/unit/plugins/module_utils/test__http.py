@@ -10,17 +10,20 @@ import base64
 import json
 import os
 
+from http import client as http_client
+
 import pytest
-import requests
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _auth
 from ansible_collections.defender.endpoint.plugins.module_utils import _http
 from ansible_collections.defender.endpoint.plugins.module_utils import _ratelimit
+from ansible_collections.defender.endpoint.plugins.module_utils import _transport
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import (
-    API_URL, FakeSession, FakeTokens, error_body, make_response, make_settings, secret_method,
+    API_URL, FakeSession, FakeTokens, broken, connect_timeout, error_body, make_response, make_settings, read_timeout, refused,
+    secret_method, tls_failure,
 )
+from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_loopback import Loopback, answer, read_request, self_signed
 from ansible_collections.defender.endpoint.plugins.module_utils._token_cache import TokenCache
 
 ACTION = {'id': 'a1', 'status': 'Pending'}
@@ -31,11 +34,6 @@ def new_client(tmp_path, clock, script=(), tokens=None, **overrides):
     client = _http.MdeClient(make_settings(**overrides), session, tokens or FakeTokens(), sleep=clock.sleep,
                              budget_folder=str(tmp_path), clock=clock)
     return client, session
-
-
-def refused():
-    reason = NewConnectionError(None, 'Failed to establish a new connection: [Errno 111] Connection refused')
-    return requests.exceptions.ConnectionError(MaxRetryError(None, '/api', reason))
 
 
 def budget_state(tmp_path, api, tenant='tenant-a', client='client-a'):
@@ -353,7 +351,7 @@ def test_connection_refused_is_retried_for_any_method(tmp_path, clock, method):
 
 
 def test_connect_timeout_is_retried_for_post(tmp_path, clock):
-    client, session = new_client(tmp_path, clock, [requests.exceptions.ConnectTimeout('connect timed out'), make_response(201, ACTION)])
+    client, session = new_client(tmp_path, clock, [connect_timeout(), make_response(201, ACTION)])
     assert client.request('POST', '/api/machines/m1/isolate', 'isolate', body={'Comment': 'x'}) == (201, ACTION)
     assert len(session.calls) == 2
 
@@ -364,13 +362,13 @@ def test_connection_refused_every_time_names_the_host(tmp_path, clock):
         client.request('POST', '/api/machines/m1/isolate', 'isolate', body={'Comment': 'x'})
     err = info.value
     assert err.kind == 'transport' and err.maybe_sent is False
-    assert API_URL in err.msg and 'Connection refused' in err.msg and 'max_retries=2' in err.msg
+    assert API_URL in err.msg and 'connection refused' in err.msg and 'max_retries=2' in err.msg
     assert 'object at 0x' not in err.msg
     assert len(session.calls) == 3
 
 
 def test_read_timeout_on_post_is_not_retried(tmp_path, clock):
-    client, session = new_client(tmp_path, clock, [requests.exceptions.ReadTimeout('read timed out')], timeout=12.0)
+    client, session = new_client(tmp_path, clock, [read_timeout()], timeout=12.0)
     with pytest.raises(MdeError) as info:
         client.request('POST', '/api/machines/m1/isolate', 'isolate', body={'Comment': 'x'})
     err = info.value
@@ -381,25 +379,26 @@ def test_read_timeout_on_post_is_not_retried(tmp_path, clock):
 
 
 def test_broken_connection_on_post_is_not_retried(tmp_path, clock):
-    broken = requests.exceptions.ConnectionError(ProtocolError('Connection aborted.', ConnectionResetError(104, 'reset')))
-    client, session = new_client(tmp_path, clock, [broken])
+    client, session = new_client(tmp_path, clock, [broken()])
     with pytest.raises(MdeError) as info:
         client.request('POST', '/api/machines/m1/isolate', 'isolate', body={'Comment': 'x'})
     assert info.value.maybe_sent is True and info.value.kind == 'transport'
+    assert API_URL in info.value.msg and 'broke before an answer arrived: connection reset by the peer' in info.value.msg
     assert len(session.calls) == 1
 
 
 def test_read_timeout_on_get_is_retried(tmp_path, clock):
-    client, session = new_client(tmp_path, clock, [requests.exceptions.ReadTimeout('read timed out'), make_response(200, ACTION)])
+    client, session = new_client(tmp_path, clock, [read_timeout(), make_response(200, ACTION)])
     assert client.get('/api/machineactions/a1', 'get_action') == ACTION
     assert len(session.calls) == 2
 
 
 def test_tls_failure_names_ca_path_and_is_not_retried(tmp_path, clock):
-    client, session = new_client(tmp_path, clock, [requests.exceptions.SSLError('certificate verify failed: self-signed certificate')])
+    client, session = new_client(tmp_path, clock, [tls_failure()])
     with pytest.raises(MdeError) as info:
         client.get('/api/machineactions/a1', 'get_action')
     assert 'ca_path' in info.value.msg and 'MDE_CA_PATH' in info.value.msg
+    assert 'certificate verify failed: self-signed certificate' in info.value.msg and API_URL in info.value.msg
     assert len(session.calls) == 1
 
 
@@ -516,43 +515,61 @@ def test_encode_query_quotes_reserved_characters_in_values():
 
 # MdeSession ----------------------------------------------------------------------------------
 
-class RecordingAdapter(requests.adapters.BaseAdapter):
-
-    def __init__(self):
-        super(RecordingAdapter, self).__init__()
-        self.sent = []
-
-    def send(self, request, **kwargs):  # pylint: disable=arguments-differ
-        self.sent.append((request, kwargs))
-        response = make_response(429, error_body('TooManyRequests', 'x'), headers={'Retry-After': '12'})
-        response.request = request
-        return response
-
-    def close(self):
-        pass
+def throttling(conn, server):
+    """A loopback handler: record each request, answer 429 with Retry-After: 12."""
+    while True:
+        request = read_request(conn)
+        if request is None:
+            return
+        server.requests.append(request)
+        answer(conn, 429, json.dumps(error_body('TooManyRequests', 'x')).encode('utf-8'),
+               headers={'Content-Type': 'application/json', 'Retry-After': '12'}, reason='Too Many Requests')
 
 
-def test_session_applies_verify_timeout_and_user_agent(monkeypatch):
-    monkeypatch.setenv('REQUESTS_CA_BUNDLE', '/nonexistent/bundle.pem')
-    session = _http.MdeSession('/path/to/ca.pem', 17.0)
-    adapter = RecordingAdapter()
-    session.mount('https://', adapter)
-    response = session.request('GET', API_URL + '/api/x')
-    request, kwargs = adapter.sent[0]
-    assert kwargs['verify'] == '/path/to/ca.pem'
-    assert kwargs['timeout'] == 17.0
-    assert request.headers['User-Agent'].startswith('defender.endpoint/')
-    assert response.status_code == 429
-    session.request('GET', API_URL + '/api/x', timeout=3)
-    assert adapter.sent[1][1]['timeout'] == 3
+@pytest.fixture
+def tls_cert(tmp_path):
+    folder = tmp_path / 'tls'
+    folder.mkdir()
+    return self_signed(folder)
 
 
-def test_session_without_verification():
-    session = _http.MdeSession(False, 5.0)
-    adapter = RecordingAdapter()
-    session.mount('https://', adapter)
-    session.request('POST', API_URL + '/api/x', verify=True)
-    assert adapter.sent[0][1]['verify'] is False
+@pytest.fixture
+def socket_timeouts(monkeypatch):
+    """The timeout of the socket as each answer is awaited (what the transport applied to the request)."""
+    seen = []
+
+    class Recording(_transport._HTTPSConnection):  # pylint: disable=protected-access
+        def getresponse(self):  # pylint: disable=arguments-differ
+            seen.append(self.sock.gettimeout())
+            return super(Recording, self).getresponse()
+
+    monkeypatch.setattr(_transport, '_HTTPSConnection', Recording)
+    return seen
+
+
+def test_session_applies_verify_timeout_and_user_agent(monkeypatch, tls_cert, socket_timeouts):
+    monkeypatch.setenv('REQUESTS_CA_BUNDLE', '/nonexistent/bundle.pem')  # ca_path wins over it
+    with Loopback(throttling, cert=tls_cert) as server:
+        session = _http.MdeSession(tls_cert[0], 17.0, environ={})
+        response = session.request('GET', server.url('/api/x'))
+        assert response.status_code == 429 and response.headers['Retry-After'] == '12'
+        assert response.json()['error']['code'] == 'TooManyRequests'
+        request = server.requests[0]
+        assert (request.method, request.target) == ('GET', '/api/x')
+        assert request.headers['user-agent'].startswith('defender.endpoint/')
+        assert socket_timeouts == [17.0]
+        session.request('GET', server.url('/api/x'), timeout=3)
+        assert socket_timeouts == [17.0, 3]
+        session.close()
+
+
+def test_session_without_verification(tls_cert):
+    """validate_certs=false: a self-signed certificate is accepted, and a per-call verify=True changes nothing."""
+    with Loopback(throttling, cert=tls_cert) as server:
+        session = _http.MdeSession(False, 5.0, environ={})
+        assert session.request('POST', server.url('/api/x'), verify=True).status_code == 429
+        assert server.requests[0].method == 'POST'
+        session.close()
 
 
 # Downloads from pre-signed links ----------------------------------------------------------------
@@ -561,26 +578,33 @@ LINK = 'https://storage.mde.test/packages/abc.zip?sig=s3cr3t'
 
 
 class _Raw:
-    """A urllib3-like raw body: yields ``parts``, then raises ``error`` (if any)."""
+    """The parts of an ``http.client.HTTPResponse`` that ``_transport.Response`` streams from: ``read`` hands
+    out ``parts``, then raises ``error`` (if any) or ends (a clean close)."""
+
+    length = None
+    will_close = True
+    reason = 'OK'
 
     def __init__(self, parts, error=None):
-        self.parts, self.error = parts, error
+        self.parts, self.error, self.closed = list(parts), error, False
 
-    def stream(self, chunk_size, decode_content=True):  # pylint: disable=unused-argument
-        yield from self.parts
+    def read(self, amt=None):  # pylint: disable=unused-argument
+        if self.parts:
+            return self.parts.pop(0)
         if self.error is not None:
             raise self.error
+        return b''
 
     def close(self):
         self.closed = True
 
 
 def body_response(parts, length=None, error=None, status=200, headers=None):
-    response = make_response(status, headers=headers, url=LINK)
-    response.raw = _Raw(parts, error)
+    """A streamed answer (stream=True), as the transport returns it: the body is read by iter_content."""
+    all_headers = dict(headers or {})
     if length is not None:
-        response.headers['Content-Length'] = str(length)
-    return response
+        all_headers['Content-Length'] = str(length)
+    return _transport.Response(status, all_headers, LINK, raw=_Raw(parts, error))
 
 
 def test_download_writes_atomically_without_token(tmp_path, clock):
@@ -594,19 +618,44 @@ def test_download_writes_atomically_without_token(tmp_path, clock):
     method, url, kwargs = session.calls[0]
     assert (method, url) == ('GET', LINK)
     assert 'Authorization' not in (kwargs.get('headers') or {})
-    assert kwargs['auth'] is _http._no_auth
+    assert 'auth' not in kwargs
     assert os.listdir(str(tmp_path / 'out')) == ['package.zip']
 
 
-@pytest.mark.parametrize('broken', [
-    body_response([b'PK\x03'], length=8),  # closed cleanly after 3 of 8 bytes
-    body_response([b'PK\x03'], length=8, error=ProtocolError('Connection broken: IncompleteRead(3 bytes read, 5 more expected)')),
-    body_response([b'PK\x03'], error=ProtocolError('Connection broken: ConnectionResetError(104)')),
+def test_download_sends_no_authorization_whatever_netrc_says(tmp_path, clock, monkeypatch, tls_cert):
+    """Through the real session: nothing adds an Authorization header for the storage host, not even a netrc entry."""
+    netrc = tmp_path / '.netrc'
+    netrc.write_text('machine 127.0.0.1 login someone password netrc-secret\n')
+    netrc.chmod(0o600)
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.setenv('NETRC', str(netrc))
+
+    def package(conn, server):
+        server.requests.append(read_request(conn))
+        answer(conn, 200, b'PK\x03\x04rest', headers={'Content-Type': 'application/zip'})
+
+    dest = str(tmp_path / 'package.zip')
+    with Loopback(package, cert=tls_cert) as server:
+        session = _http.MdeSession(tls_cert[0], 5.0, environ={})
+        client = _http.MdeClient(make_settings(), session, FakeTokens(), sleep=clock.sleep, budget_folder=str(tmp_path), clock=clock)
+        assert client.download(server.url('/packages/abc.zip?sig=s3cr3t'), dest)[1] == 8
+        session.close()
+    with open(dest, 'rb') as handle:
+        assert handle.read() == b'PK\x03\x04rest'
+    request = server.requests[0]
+    assert request.target == '/packages/abc.zip?sig=s3cr3t'
+    assert 'authorization' not in request.headers
+
+
+@pytest.mark.parametrize('length, error', [
+    (8, None),  # closed cleanly after 3 of 8 bytes
+    (8, http_client.IncompleteRead(b'PK\x03', 5)),
+    (None, ConnectionResetError(104, 'Connection reset by peer')),
 ], ids=['short', 'incomplete-read', 'reset'])
-def test_download_cut_short_is_retried_from_the_start(tmp_path, clock, broken):
+def test_download_cut_short_is_retried_from_the_start(tmp_path, clock, length, error):
     dest = str(tmp_path / 'out' / 'package.zip')
     os.mkdir(str(tmp_path / 'out'))
-    client, session = new_client(tmp_path, clock, [broken, body_response([b'PK\x03\x04rest'], length=8)])
+    client, session = new_client(tmp_path, clock, [body_response([b'PK\x03'], length, error), body_response([b'PK\x03\x04rest'], length=8)])
     assert client.download(LINK, dest)[1] == 8
     assert len(session.calls) == 2 and len(clock.sleeps) == 1
     assert os.listdir(str(tmp_path / 'out')) == ['package.zip']
@@ -649,10 +698,10 @@ def test_budget_records_each_call_at_its_answer(tmp_path, clock):
 
 
 def test_budget_records_a_broken_call_at_its_failure(tmp_path, clock):
-    def broken(method, url, kwargs):
+    def times_out(method, url, kwargs):
         clock.advance(4)
-        return requests.exceptions.ReadTimeout('read timed out')
-    client, dummy = new_client(tmp_path, clock, [broken])
+        return read_timeout()
+    client, dummy = new_client(tmp_path, clock, [times_out])
     with pytest.raises(MdeError):
         client.request('POST', '/api/machineactions/a1/cancel', 'cancel_action', body={'Comment': 'x'})
     assert budget_state(tmp_path, 'cancel_action')['calls'] == [clock()]

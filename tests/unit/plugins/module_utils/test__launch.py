@@ -12,8 +12,9 @@ __metaclass__ = type
 import json
 import time
 
+from urllib.parse import unquote
+
 import pytest
-import requests
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _downloads
 from ansible_collections.defender.endpoint.plugins.module_utils import _http
@@ -22,7 +23,7 @@ from ansible_collections.defender.endpoint.plugins.module_utils import _machine
 from ansible_collections.defender.endpoint.plugins.module_utils import _runner
 from ansible_collections.defender.endpoint.plugins.module_utils._errors import MdeError
 from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_fakes import (
-    API_URL, FakeSession, FakeTokens, error_body, make_response, make_settings,
+    API_URL, FakeSession, FakeTokens, broken, error_body, make_response, make_settings, read_timeout, refused,
 )
 
 MACHINE = '1e5bc9d7e413ddd7902c2932e418702b84d0cc07'
@@ -61,8 +62,8 @@ def test_same_action_running_is_returned_without_a_launch(tmp_path, clock):
     assert launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False) == (running, False)
     assert sent(session) == [('GET', '/api/machineactions')]
     query = session.calls[0][1]
-    assert "machineId eq '%s'" % MACHINE in requests.utils.unquote(query)
-    assert "type eq 'Isolate'" in requests.utils.unquote(query)
+    assert "machineId eq '%s'" % MACHINE in unquote(query)
+    assert "type eq 'Isolate'" in unquote(query)
 
 
 def test_running_action_with_other_parameters_fails_clearly(tmp_path, clock):
@@ -116,19 +117,18 @@ def test_400_with_nothing_running_surfaces_the_api_error(tmp_path, clock):
     assert info.value.status == 400 and info.value.error_code == 'InvalidRequestBody'
 
 
-@pytest.mark.parametrize('failure', [requests.exceptions.ReadTimeout('read timed out'),
-                                     requests.exceptions.ConnectionError('Connection aborted.'),
+@pytest.mark.parametrize('failure', [read_timeout(), broken('the server closed the connection without an answer'),
                                      make_response(502, error_body('BadGateway', 'upstream'))])
 def test_lost_answer_finds_the_created_action_and_never_resends(tmp_path, clock, failure):
     created = entity('c1')
     launch, session = launcher(tmp_path, clock, [page(), failure, page(entity('x', requestorComment='other'), created)])
     assert launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False) == (created, True)
     assert [m for m, dummy in sent(session)] == ['GET', 'POST', 'GET']
-    assert 'creationDateTimeUtc ge 2025-05-14T08:55:00Z' in requests.utils.unquote(session.calls[2][1])
+    assert 'creationDateTimeUtc ge 2025-05-14T08:55:00Z' in unquote(session.calls[2][1])
 
 
 def test_lost_answer_with_no_action_fails_saying_nothing_was_launched(tmp_path, clock):
-    launch, session = launcher(tmp_path, clock, [page(), requests.exceptions.ReadTimeout('read timed out'), page()])
+    launch, session = launcher(tmp_path, clock, [page(), read_timeout(), page()])
     with pytest.raises(MdeError) as info:
         launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False)
     assert 'was not launched' in info.value.msg and 'running the task again is safe' in info.value.msg
@@ -137,8 +137,7 @@ def test_lost_answer_with_no_action_fails_saying_nothing_was_launched(tmp_path, 
 
 def test_refused_connection_is_retried_since_nothing_was_sent(tmp_path, clock):
     new = entity('n1')
-    refused = requests.exceptions.ConnectionError(requests.packages.urllib3.exceptions.NewConnectionError(None, 'refused'))
-    launch, session = launcher(tmp_path, clock, [page(), refused, make_response(201, new)])
+    launch, session = launcher(tmp_path, clock, [page(), refused(), make_response(201, new)])
     assert launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False) == (new, True)
     assert [m for m, dummy in sent(session)] == ['GET', 'POST', 'POST']
 
@@ -148,7 +147,7 @@ def test_active_orders_by_creation_time(tmp_path, clock):
     newer = entity('u1', type='Unisolate', status='Pending', created='2025-05-02T00:00:00Z')
     launch, session = launcher(tmp_path, clock, [page(older, newer)])
     assert launch.active(MACHINE, ['Isolate', 'Unisolate'])[0] == newer
-    query = requests.utils.unquote(session.calls[0][1])
+    query = unquote(session.calls[0][1])
     assert "status eq 'Succeeded'" in query and "type eq 'Unisolate'" in query
 
 
@@ -174,7 +173,7 @@ def test_resolve_one_match_by_short_or_full_name(tmp_path, clock, name):
     listed = [machine(MACHINE, 'lt-0412.contoso.com'), machine('f' * 40, 'lt-04123.contoso.com')]
     mids, session = machines(tmp_path, clock, [make_response(200, {'value': listed})])
     assert mids.resolve(computer_dns_name=name.lower()) == MACHINE
-    assert 'computerDnsName eq' in requests.utils.unquote(session.calls[0][1])
+    assert 'computerDnsName eq' in unquote(session.calls[0][1])
 
 
 def test_resolve_several_matches_lists_the_candidates(tmp_path, clock):
@@ -223,8 +222,8 @@ def test_201_with_another_running_action_is_not_taken_for_ours(tmp_path, clock):
 
 def test_400_for_a_non_exclusive_action_names_the_running_one(tmp_path, clock):
     other = entity('q1', type='StopAndQuarantineFile', relatedFileInfo={'fileIdentifier': 'b' * 40})
-    refused = make_response(400, error_body('ActiveRequestAlreadyExists', 'Action is already in progress'))
-    launch, dummy = launcher(tmp_path, clock, [page(other), refused, page(other)])
+    already = make_response(400, error_body('ActiveRequestAlreadyExists', 'Action is already in progress'))
+    launch, dummy = launcher(tmp_path, clock, [page(other), already, page(other)])
     with pytest.raises(MdeError) as info:
         launch.launch(MACHINE, QUARANTINE, COMMENT, False)
     assert 'q1' in info.value.msg and info.value.error_code == 'ActiveRequestAlreadyExists'
@@ -291,7 +290,7 @@ def test_look_up_before_a_launch_also_lists_recent_final_actions_in_the_same_cal
                                                  make_response(201, new)])
     assert launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False) == (new, True)
     assert sent(session) == [('GET', '/api/machineactions'), ('POST', '/api/machines/%s/isolate' % MACHINE)]
-    query = requests.utils.unquote(session.calls[0][1])
+    query = unquote(session.calls[0][1])
     assert ("(status eq 'Pending' or status eq 'InProgress' or creationDateTimeUtc ge 2025-05-14T08:55:00Z)" in query)
     assert "type eq 'Isolate'" in query and "machineId eq '%s'" % MACHINE in query
 
@@ -300,7 +299,7 @@ def test_look_up_before_a_launch_also_lists_recent_final_actions_in_the_same_cal
 def test_lost_answer_is_not_matched_to_an_older_action_with_the_same_comment(tmp_path, clock, status):
     # nothing runs; an Isolate with the same comment ended 3 minutes ago; the POST times out and was never applied
     old = entity('old', status=status, created='2025-05-14T08:57:00Z')
-    launch, session = launcher(tmp_path, clock, [page(old), requests.exceptions.ReadTimeout('read timed out'), page(old)])
+    launch, session = launcher(tmp_path, clock, [page(old), read_timeout(), page(old)])
     with pytest.raises(MdeError) as info:
         launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False)
     assert 'was not launched' in info.value.msg and 'running the task again is safe' in info.value.msg
@@ -311,14 +310,14 @@ def test_lost_answer_is_not_matched_to_an_older_action_with_the_same_comment(tmp
 def test_lost_answer_finds_the_new_action_beside_an_older_one_with_the_same_comment(tmp_path, clock):
     old = entity('old', status='Succeeded', created='2025-05-14T08:57:00Z')
     created = entity('c1', created='2025-05-14T09:00:01Z')
-    launch, dummy = launcher(tmp_path, clock, [page(old), requests.exceptions.ReadTimeout('read timed out'), page(created, old)])
+    launch, dummy = launcher(tmp_path, clock, [page(old), read_timeout(), page(created, old)])
     assert launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False) == (created, True)
 
 
 def test_lost_answer_needs_the_same_type_and_parameters(tmp_path, clock):
     other = [entity('s1', scope='Selective', created='2025-05-14T09:00:01Z'),
              entity('u1', type='Unisolate', created='2025-05-14T09:00:01Z')]
-    launch, dummy = launcher(tmp_path, clock, [page(), requests.exceptions.ReadTimeout('read timed out'), page(*other)])
+    launch, dummy = launcher(tmp_path, clock, [page(), read_timeout(), page(*other)])
     with pytest.raises(MdeError) as info:
         launch.launch(MACHINE, ISOLATE_FULL, COMMENT, False)
     assert 'was not launched' in info.value.msg
@@ -356,7 +355,7 @@ def test_isolation_after_a_release_with_a_lost_answer_does_not_report_the_old_is
     old = entity('old', status='Succeeded', created='2025-05-14T08:57:00Z')
     release = entity('rel', type='Unisolate', status='Succeeded', created='2025-05-14T08:58:00Z')
     with pytest.raises(MdeError) as info:
-        run_isolation(tmp_path, clock, [page(release, old), requests.exceptions.ReadTimeout('read timed out'), page(old)])
+        run_isolation(tmp_path, clock, [page(release, old), read_timeout(), page(old)])
     assert 'was not launched' in info.value.msg
 
 
@@ -367,7 +366,7 @@ def test_isolation_state_look_up_is_one_call_and_lists_recent_final_actions(tmp_
     result, session = run_isolation(tmp_path, clock, [page(failed, release), make_response(201, new)])
     assert result['changed'] is True and result['state'] == 'isolated' and result['machine_action']['id'] == 'n1'
     assert [m for m, dummy in sent(session)] == ['GET', 'POST']
-    query = requests.utils.unquote(session.calls[0][1])
+    query = unquote(session.calls[0][1])
     assert "status eq 'Succeeded' or creationDateTimeUtc ge " in query
 
 

@@ -28,7 +28,7 @@ from ansible_collections.defender.endpoint.tests.unit.plugins.module_utils.mde_f
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'utils'))
-from redis_server import RedisServer  # noqa: E402  pylint: disable=wrong-import-position
+from redis_server import RedisServer, free_port  # noqa: E402  pylint: disable=wrong-import-position
 
 PASSWORD = 'redis-pass-4711'
 KEY = _ratelimit.budget_key('https://api.mde.test', 'tenant', 'client', 'list_actions')
@@ -97,8 +97,11 @@ def test_mask_url():
 
 # against a real server --------------------------------------------------------------------------
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def server():
+    # One server per test, not per module: ansible-test runs every test in a fork of its own, where a
+    # module-scoped server is started again and only the module's last test stops it (os._exit skips the
+    # teardown), so a module scope left a redis-server running after every other test.
     with RedisServer(password=PASSWORD) as srv:
         yield srv
 
@@ -183,7 +186,7 @@ def test_two_stores_share_one_window(server, redis_client, tmp_path, clock):
 
 def test_unreachable_server_falls_back_to_files_with_one_warning(tmp_path, clock):
     warnings = []
-    url = 'redis://:%s@127.0.0.1:%d/0' % (PASSWORD, RedisServer().port)  # a free port: nothing listens
+    url = 'redis://:%s@127.0.0.1:%d/0' % (PASSWORD, free_port())  # nothing listens there
     budget = redis_budget(store_of(None, warnings, clock, url=url), tmp_path, clock, per_minute=2)
     assert budget.acquire() == 0.0 and budget.acquire() == 0.0
     assert _ratelimit.RateBudget._try_acquire(budget)[1] == '2 calls were made in the last minute (limit 2)'

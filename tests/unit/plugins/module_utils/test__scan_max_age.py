@@ -9,8 +9,9 @@ found by the look-up the launch makes anyway (one call, widened to Succeeded), n
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from urllib.parse import unquote
+
 import pytest
-import requests
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _http
 from ansible_collections.defender.endpoint.plugins.module_utils import _launch
@@ -62,7 +63,7 @@ def test_unset_max_age_looks_only_for_running_scans_and_launches_after_a_success
     launch, session = launcher(tmp_path, clock, [page(), make_response(201, new)])
     spec = _launch.av_scan('quick')
     assert launch.launch(MACHINE, spec, 'hygiene', False) == (new, True) and launch.reused is None
-    assert "'Succeeded'" not in requests.utils.unquote(session.calls[0][1])  # the look-up asks for running scans only
+    assert "'Succeeded'" not in unquote(session.calls[0][1])  # the look-up asks for running scans only
 
 
 def test_recent_success_of_the_same_type_is_returned_from_the_one_look_up(tmp_path, clock):
@@ -74,7 +75,7 @@ def test_recent_success_of_the_same_type_is_returned_from_the_one_look_up(tmp_pa
     assert launch.launch(MACHINE, _launch.av_scan('quick', '4h'), 'hygiene', False) == (recent, False)
     assert launch.reused == 'succeeded'
     assert len(session.calls) == 1 and posts(session) == []
-    query = requests.utils.unquote(session.calls[0][1])
+    query = unquote(session.calls[0][1])
     assert "status eq 'Succeeded'" in query and "status eq 'Pending'" in query and "type eq 'RunAntiVirusScan'" in query
 
 

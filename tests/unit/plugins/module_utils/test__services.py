@@ -13,8 +13,9 @@ __metaclass__ = type
 import json
 import os
 
+from urllib.parse import unquote
+
 import pytest
-import requests
 
 from ansible_collections.defender.endpoint.plugins.module_utils import _downloads
 from ansible_collections.defender.endpoint.plugins.module_utils import _files
@@ -62,7 +63,7 @@ def test_cancellable_lists_the_non_final_actions_of_the_types(tmp_path, clock):
     client, session = new_client(tmp_path, clock, [page(action(A1), action(A2, 'Succeeded'))])
     found = ma.MachineActions(client).cancellable(MACHINE, ['RunAntiVirusScan'])
     assert [a['id'] for a in found] == [A1]
-    query = requests.utils.unquote(session.calls[0][1])
+    query = unquote(session.calls[0][1])
     assert "status eq 'Pending' or status eq 'InProgress'" in query and "type eq 'RunAntiVirusScan'" in query
 
 
