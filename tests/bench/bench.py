@@ -450,7 +450,7 @@ class RedisServer:
 def main():
     venv = sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, '.venv')
     collections = sys.argv[2] if len(sys.argv) > 2 else os.path.join(REPO, '.cache', 'collections')
-    runs = int(os.environ.get('BENCH_RUNS', '3'))
+    runs = int(os.environ.get('BENCH_RUNS', '5'))
     backends = os.environ.get('BENCH_BACKENDS', 'file redis').split()
     parts = os.environ.get('BENCH_PARTS', 'calls ab process bulk').split()
     out = os.path.join(REPO, 'tests', 'output', 'bench')
@@ -465,7 +465,7 @@ def main():
         if 'ab' in parts:
             bench.ab(runs)
         if 'process' in parts:
-            bench.process(max(runs, 5))
+            bench.process(max(runs * 5, 15))  # a process run is cheap: more pairs steady its ratio
         if 'bulk' in parts:
             bench.bulk(backends, 'backends asked for: %s' % ' '.join(backends))
     finally:

@@ -88,7 +88,7 @@ def render(res):
                                      res.get('ab', {}).get('noop_cancel', {}).get('runs', 0)),
            '', 'Reproduce (from a fresh clone, under 15 minutes; not part of `make test`):', '',
            '<!-- snippet: not runnable: takes about 10 minutes and starts its own emulator -->',
-           '```sh', 'make bench                      # BENCH_RUNS=5 for more pairs, BENCH_BACKENDS="file redis"', '```', '',
+           '```sh', 'make bench                      # BENCH_RUNS=9 for more pairs, BENCH_BACKENDS="file redis"', '```', '',
            '## The goals', '', '%d tasks a play; wall and CPU per task are the medians over the runs, CPU is every process '
            'of the run (ansible-playbook, its workers and the module processes).' % res['settings']['tasks_per_play'], '',
            '| scenario | this collection | barest task | ratio | goal |', '|---|---|---|---|---|']

@@ -2,7 +2,7 @@
 # make bench: the module beside the barest uri task, calls from the emulator's log, the bulk run
 # (bench.py writes tests/output/bench/bench.json), then docs/performance.md and its chart from that
 # JSON (render.py, in the bench's own venv .venv-bench: matplotlib).
-# BENCH_RUNS (A/B pairs, default 3), BENCH_BACKENDS (default "file redis"), BENCH_PARTS.
+# BENCH_RUNS (A/B pairs of plays, default 5; the module process alone gets 5 times as many), BENCH_BACKENDS (default "file redis"), BENCH_PARTS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ ! -x .venv-bench/bin/python ] || ! .venv-bench/bin/python -c 'import matplotlib' 2>/dev/null; then
